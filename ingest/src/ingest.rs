@@ -1,0 +1,511 @@
+//! The ingest driver: dataset reader → image normaliser pool → shard writers → manifest.
+//!
+//! Records flow in the reader's deterministic order; images are read and normalised on worker
+//! threads and handed back in order, so the shards are the same bytes whatever the number of
+//! workers. Each finished shard is uploaded, then its journal entry; the manifest is written
+//! last. Counts add up: every input ends in exactly one shard row or one quarantine entry.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use unimlip_shards::{
+    FinishedShard, MANIFEST_PATH, Manifest, QUARANTINE_PATH, QuarantineEntry, QuarantineSummary,
+    Record, SCHEMA_VERSION, ShardEntry, ShardWriter, SourceInfo, Store, WriterOptions,
+    encode_quarantine, now_rfc3339,
+};
+
+use crate::datasets::{Dataset, DatasetReader};
+use crate::input::{Input, Pending};
+use crate::journal::{self, JOURNAL_DIR, JournalEntry, Kept};
+use crate::normalize::{ResizePolicy, normalize};
+use crate::pool::ordered_map;
+use crate::source::{Fetch, Source};
+use crate::{Error, Result};
+
+/// Environment variable that makes an ingest abort (as if killed) after uploading this many
+/// shards: the hook the crash-and-resume tests use.
+pub const FAULT_ABORT_AFTER_SHARDS: &str = "UNIMLIP_FAULT_ABORT_AFTER_SHARDS";
+
+/// Everything an ingest run needs to know.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Which dataset layout to read.
+    pub dataset: Dataset,
+    /// Source root: a folder or URL.
+    pub src: String,
+    /// Output dataset root URL.
+    pub out: String,
+    /// Image worker threads.
+    pub workers: usize,
+    /// Resize policy.
+    pub resize: ResizePolicy,
+    /// Shard and row-group sizes.
+    pub writer: WriterOptions,
+    /// Dataset-specific variant (PMC-OA: `splits`, `pmc_oa`, `pmc_oa_beta`).
+    pub variant: Option<String>,
+    /// Replace a committed dataset made from other inputs or options.
+    pub overwrite: bool,
+}
+
+/// Receives progress events; the CLI draws a progress bar from them.
+pub trait Progress: Sync {
+    /// A phase begins.
+    fn phase(&self, _name: &str) {}
+    /// `n` more input records are done.
+    fn advance(&self, _n: u64) {}
+}
+
+/// No progress output.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// What an ingest run did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IngestReport {
+    /// The committed manifest.
+    pub manifest: Manifest,
+    /// Wall-clock seconds of the run.
+    pub seconds: f64,
+    /// Shards kept from an earlier, interrupted run.
+    pub reused_shards: u64,
+    /// Input records processed by this run (not covered by reused shards).
+    pub processed: u64,
+    /// Image bytes read from the source by this run.
+    pub source_bytes: u64,
+    /// Images stored as they were.
+    pub kept_original: u64,
+    /// Images resized or re-encoded.
+    pub reencoded: u64,
+    /// Whether the output was already complete (nothing was done).
+    pub already_complete: bool,
+}
+
+/// A worker's verdict on one input.
+struct Outcome {
+    result: std::result::Result<Record, QuarantineEntry>,
+    source_bytes: u64,
+    kept_original: bool,
+}
+
+/// Runs an ingest to completion (or resumes an interrupted one).
+pub fn ingest(opts: &IngestOptions, progress: &dyn Progress) -> Result<IngestReport> {
+    let start = Instant::now();
+    let store = Store::open(&opts.out)?;
+    let src = Source::open(&opts.src)?;
+    let reader = opts.dataset.reader(&src, opts.variant.as_deref())?;
+    progress.phase("hashing metadata");
+    let files = reader.files();
+    let listing = src.listing_hash(&files)?;
+    let options = options_json(opts, reader.as_ref());
+    let key = run_key(opts.dataset, &options, &listing);
+    if let Some(m) = Manifest::load_opt(&store).ok().flatten() {
+        if m.ingest_options == options
+            && m.source.listing_sha256 == listing
+            && m.dataset == opts.dataset.name()
+        {
+            return Ok(done_report(m, start));
+        }
+        if !opts.overwrite {
+            return Err(Error::OutputExists {
+                url: store.url().to_string(),
+            });
+        }
+    }
+    if opts.overwrite || store.size(MANIFEST_PATH)?.is_some() {
+        store.delete(MANIFEST_PATH)?;
+    }
+    progress.phase("checking earlier shards");
+    let kept = journal::load(&store, &key)?;
+    let source = SourceInfo {
+        root: src.describe(),
+        listing_sha256: listing,
+        files,
+    };
+    let mut run = Run::new(&store, opts, key, kept)?;
+    progress.phase("ingesting");
+    run.stream(reader.as_ref(), &src, opts, progress)?;
+    progress.phase("committing");
+    let manifest = run.commit(opts, options, source, reader.label_names())?;
+    Ok(IngestReport {
+        manifest,
+        seconds: start.elapsed().as_secs_f64(),
+        reused_shards: run.reused,
+        processed: run.processed,
+        source_bytes: run.source_bytes,
+        kept_original: run.kept_original,
+        reencoded: run.reencoded,
+        already_complete: false,
+    })
+}
+
+fn done_report(manifest: Manifest, start: Instant) -> IngestReport {
+    IngestReport {
+        reused_shards: manifest.shards.len() as u64,
+        manifest,
+        seconds: start.elapsed().as_secs_f64(),
+        processed: 0,
+        source_bytes: 0,
+        kept_original: 0,
+        reencoded: 0,
+        already_complete: true,
+    }
+}
+
+fn options_json(opts: &IngestOptions, reader: &dyn DatasetReader) -> serde_json::Value {
+    json!({
+        "resize": opts.resize.to_string(),
+        "row_group_bytes": opts.writer.row_group_bytes,
+        "shard_bytes": opts.writer.shard_bytes,
+        "zstd_level": opts.writer.zstd_level,
+        "variant": opts.variant,
+        "reader": reader.options(),
+    })
+}
+
+fn run_key(dataset: Dataset, options: &serde_json::Value, listing: &str) -> String {
+    let text = format!(
+        "{}\n{}\n{options}\n{listing}\n{}",
+        dataset.name(),
+        SCHEMA_VERSION,
+        env!("CARGO_PKG_VERSION")
+    );
+    hex::encode(Sha256::digest(text))
+}
+
+/// Per-split state of a run.
+struct SplitState {
+    writer: ShardWriter,
+    /// Input records of this split consumed so far (kept shards included).
+    consumed: u64,
+    /// Rejections since the last shard was closed.
+    pending: Vec<QuarantineEntry>,
+}
+
+struct Run<'a> {
+    store: &'a Store,
+    key: String,
+    spool: tempfile::TempDir,
+    writer_opts: WriterOptions,
+    splits: BTreeMap<String, SplitState>,
+    kept: BTreeMap<String, Kept>,
+    ids: HashSet<String>,
+    shards: Vec<JournalEntry>,
+    reused: u64,
+    processed: u64,
+    source_bytes: u64,
+    kept_original: u64,
+    reencoded: u64,
+    uploaded: u64,
+    abort_after: Option<u64>,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        store: &'a Store,
+        opts: &IngestOptions,
+        key: String,
+        kept: BTreeMap<String, Kept>,
+    ) -> Result<Self> {
+        let spool = tempfile::Builder::new()
+            .prefix("unimlip-spool-")
+            .tempdir()
+            .map_err(|e| Error::read("<temp dir>", e))?;
+        let mut run = Run {
+            store,
+            key,
+            spool,
+            writer_opts: opts.writer,
+            splits: BTreeMap::new(),
+            kept: BTreeMap::new(),
+            ids: HashSet::new(),
+            shards: Vec::new(),
+            reused: 0,
+            processed: 0,
+            source_bytes: 0,
+            kept_original: 0,
+            reencoded: 0,
+            uploaded: 0,
+            abort_after: std::env::var(FAULT_ABORT_AFTER_SHARDS)
+                .ok()
+                .and_then(|v| v.parse().ok()),
+        };
+        for (split, k) in kept {
+            run.ids.extend(k.ids.iter().cloned());
+            run.reused += k.entries.len() as u64;
+            run.shards.extend(k.entries.iter().cloned());
+            let consumed = k.inputs_through();
+            run.kept.insert(
+                split.clone(),
+                Kept {
+                    entries: k.entries,
+                    ids: HashSet::new(),
+                },
+            );
+            run.split_state(&split).consumed = consumed;
+        }
+        Ok(run)
+    }
+
+    fn split_state(&mut self, split: &str) -> &mut SplitState {
+        let first = self.kept.get(split).map_or(0, |k| k.entries.len() as u32);
+        let (spool, opts) = (self.spool.path().to_path_buf(), self.writer_opts);
+        self.splits
+            .entry(split.to_string())
+            .or_insert_with(|| SplitState {
+                writer: ShardWriter::new(split, first, &spool, opts),
+                consumed: 0,
+                pending: Vec::new(),
+            })
+    }
+
+    fn stream(
+        &mut self,
+        reader: &dyn DatasetReader,
+        src: &Source,
+        opts: &IngestOptions,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        let mut skip: BTreeMap<String, u64> = self
+            .splits
+            .iter()
+            .map(|(s, st)| (s.clone(), st.consumed))
+            .collect();
+        let inputs = reader.inputs()?.filter(move |i| match i {
+            Ok(input) => match skip.get_mut(input.split()) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    false
+                }
+                _ => true,
+            },
+            Err(_) => true,
+        });
+        let resize = opts.resize;
+        ordered_map(
+            inputs,
+            opts.workers,
+            |input| process(input, src, resize),
+            |outcome| {
+                progress.advance(1);
+                self.accept(outcome)
+            },
+        )
+    }
+
+    fn accept(&mut self, o: Outcome) -> Result<()> {
+        self.processed += 1;
+        self.source_bytes += o.source_bytes;
+        let record = match o.result {
+            Ok(r) if !self.ids.insert(r.id.clone()) => Err(duplicate(&r)),
+            other => other,
+        };
+        match record {
+            Ok(r) => {
+                if o.kept_original {
+                    self.kept_original += 1
+                } else {
+                    self.reencoded += 1
+                }
+                let split = r.split.clone();
+                let state = self.split_state(&split);
+                state.consumed += 1;
+                if let Some(done) = state.writer.push(r)? {
+                    self.upload(done)?;
+                }
+            }
+            Err(q) => {
+                let state = self.split_state(q.split.as_deref().unwrap_or(""));
+                state.consumed += 1;
+                state.pending.push(q);
+            }
+        }
+        Ok(())
+    }
+
+    fn upload(&mut self, done: FinishedShard) -> Result<()> {
+        let index = journal::index_of(&done.entry.path).expect("shard paths carry an index");
+        let state = self
+            .splits
+            .get_mut(&done.entry.split)
+            .expect("split has a writer");
+        self.store.put_file(&done.entry.path, &done.file)?;
+        let j = JournalEntry {
+            key: self.key.clone(),
+            entry: done.entry,
+            inputs_through: state.consumed,
+            quarantine: std::mem::take(&mut state.pending),
+        };
+        journal::record(self.store, index, &j)?;
+        self.shards.push(j);
+        self.uploaded += 1;
+        if self.abort_after == Some(self.uploaded) {
+            std::process::abort();
+        }
+        Ok(())
+    }
+
+    fn commit(
+        &mut self,
+        opts: &IngestOptions,
+        options: serde_json::Value,
+        source: SourceInfo,
+        labels: Vec<String>,
+    ) -> Result<Manifest> {
+        let mut tail = Vec::new();
+        let names: Vec<String> = self.splits.keys().cloned().collect();
+        for split in names {
+            let spool = self.spool.path().to_path_buf();
+            let st = self.splits.get_mut(&split).expect("listed");
+            let w = std::mem::replace(
+                &mut st.writer,
+                ShardWriter::new(&split, 0, &spool, opts.writer),
+            );
+            if let Some(done) = w.finish()? {
+                self.upload(done)?;
+            }
+            tail.append(&mut self.splits.get_mut(&split).expect("listed").pending);
+        }
+        self.shards.sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
+        let mut quarantine: Vec<QuarantineEntry> = self
+            .shards
+            .iter()
+            .flat_map(|j| j.quarantine.clone())
+            .collect();
+        quarantine.extend(tail);
+        let entries: Vec<ShardEntry> = self.shards.iter().map(|j| j.entry.clone()).collect();
+        self.remove_stale(&entries)?;
+        let summary = self.write_quarantine(&quarantine)?;
+        let manifest = Manifest {
+            dataset: opts.dataset.name().to_string(),
+            schema_version: SCHEMA_VERSION,
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            created_at: now_rfc3339(),
+            ingest_options: options,
+            source,
+            label_names: labels,
+            inputs: entries.iter().map(|e| e.rows).sum::<u64>() + quarantine.len() as u64,
+            splits: Manifest::split_stats(&entries),
+            shards: entries,
+            quarantine: summary,
+        };
+        manifest.commit(self.store)?;
+        Ok(manifest)
+    }
+
+    fn write_quarantine(&self, entries: &[QuarantineEntry]) -> Result<QuarantineSummary> {
+        let mut by_reason = BTreeMap::new();
+        for q in entries {
+            *by_reason.entry(q.reason.clone()).or_insert(0) += 1;
+        }
+        self.store
+            .put(QUARANTINE_PATH, encode_quarantine(entries)?)?;
+        Ok(QuarantineSummary {
+            path: Some(QUARANTINE_PATH.to_string()),
+            rows: entries.len() as u64,
+            by_reason,
+        })
+    }
+
+    /// Removes shards and journal entries no longer part of the dataset.
+    fn remove_stale(&self, entries: &[ShardEntry]) -> Result<()> {
+        let live: HashSet<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+        for l in self.store.list("shards")? {
+            if !live.contains(l.path.as_str()) {
+                self.store.delete(&l.path)?;
+            }
+        }
+        let live_j: HashSet<String> = entries
+            .iter()
+            .map(|e| journal::journal_path(&e.split, journal::index_of(&e.path).unwrap_or(0)))
+            .collect();
+        for l in self.store.list(JOURNAL_DIR)? {
+            if !live_j.contains(&l.path) {
+                self.store.delete(&l.path)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn duplicate(r: &Record) -> QuarantineEntry {
+    QuarantineEntry {
+        source: r.source_path.clone().unwrap_or_default(),
+        id: Some(r.id.clone()),
+        split: Some(r.split.clone()),
+        reason: "duplicate-id".into(),
+        detail: format!("id `{}` already ingested", r.id),
+    }
+}
+
+/// Reads and normalises one input's image (runs on a worker thread).
+fn process(input: Input, src: &Source, resize: ResizePolicy) -> Outcome {
+    let pending = match input {
+        Input::Ready(p) => p,
+        Input::Rejected(q) => {
+            return Outcome {
+                result: Err(q),
+                source_bytes: 0,
+                kept_original: false,
+            };
+        }
+    };
+    let Pending {
+        mut record,
+        image_path,
+    } = *pending;
+    let reject = |reason: &str, detail: String, record: &Record| QuarantineEntry {
+        source: image_path.clone(),
+        id: Some(record.id.clone()),
+        split: Some(record.split.clone()),
+        reason: reason.into(),
+        detail,
+    };
+    let bytes = match src.fetch(&image_path) {
+        Fetch::Bytes(b) => b,
+        Fetch::Missing => {
+            return Outcome {
+                result: Err(reject("missing-image", "no such file".into(), &record)),
+                source_bytes: 0,
+                kept_original: false,
+            };
+        }
+        Fetch::Escapes => {
+            return Outcome {
+                result: Err(reject(
+                    "path-escape",
+                    "path leaves the dataset root".into(),
+                    &record,
+                )),
+                source_bytes: 0,
+                kept_original: false,
+            };
+        }
+        Fetch::Failed(e) => {
+            return Outcome {
+                result: Err(reject("unreadable-image", e, &record)),
+                source_bytes: 0,
+                kept_original: false,
+            };
+        }
+    };
+    let source_bytes = bytes.len() as u64;
+    match normalize(bytes, resize) {
+        Ok(n) => {
+            record.image = n.bytes;
+            record.image_info = n.info;
+            Outcome {
+                result: Ok(record),
+                source_bytes,
+                kept_original: n.kept_original,
+            }
+        }
+        Err(r) => Outcome {
+            result: Err(reject(r.reason, r.detail, &record)),
+            source_bytes,
+            kept_original: false,
+        },
+    }
+}

@@ -1,0 +1,180 @@
+//! The source dataset root: a local folder or an object-store URL, read-only.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Component, Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use unimlip_shards::Store;
+
+use crate::{Error, Result};
+
+/// Why an image path could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetch {
+    /// The file exists; here are its bytes.
+    Bytes(Vec<u8>),
+    /// No such file.
+    Missing,
+    /// The path leaves the dataset root.
+    Escapes,
+    /// Reading failed for another reason.
+    Failed(String),
+}
+
+/// A dataset root to read from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A folder on local disk.
+    Local(PathBuf),
+    /// A prefix on an object store.
+    Remote(Store),
+}
+
+/// Checks a relative path lexically: no root, no `..`, no empty name.
+pub fn is_contained(rel: &str) -> bool {
+    let p = Path::new(rel);
+    !rel.is_empty()
+        && !rel.contains('\\')
+        && p.components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
+impl Source {
+    /// Opens a source: a URL with a scheme, or an existing local folder.
+    pub fn open(src: &str) -> Result<Source> {
+        if src.contains("://") && !src.starts_with("file://") {
+            return Ok(Source::Remote(Store::open(src)?));
+        }
+        let path = PathBuf::from(src.strip_prefix("file://").unwrap_or(src));
+        let abs = path
+            .canonicalize()
+            .map_err(|e| Error::read(path.display().to_string(), e))?;
+        if !abs.is_dir() {
+            return Err(Error::read(
+                path.display().to_string(),
+                std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a folder"),
+            ));
+        }
+        Ok(Source::Local(abs))
+    }
+
+    /// How to name the root in messages and in the manifest.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Local(p) => p.display().to_string(),
+            Source::Remote(s) => s.url().to_string(),
+        }
+    }
+
+    /// Whether a file exists.
+    pub fn is_file(&self, rel: &str) -> bool {
+        match self {
+            Source::Local(root) => root.join(rel).is_file(),
+            Source::Remote(s) => matches!(s.size(rel), Ok(Some(_))),
+        }
+    }
+
+    /// Whether any file lies under a folder.
+    pub fn is_dir(&self, rel: &str) -> bool {
+        match self {
+            Source::Local(root) => root.join(rel).is_dir(),
+            Source::Remote(s) => s.list(rel).map(|l| !l.is_empty()).unwrap_or(false),
+        }
+    }
+
+    /// A buffered streaming reader over a metadata file.
+    pub fn lines(&self, rel: &str) -> Result<Box<dyn BufRead + Send>> {
+        let inner: Box<dyn Read + Send> = match self {
+            Source::Local(root) => {
+                let f = std::fs::File::open(root.join(rel)).map_err(|e| Error::read(rel, e))?;
+                Box::new(f)
+            }
+            Source::Remote(s) => s.reader(rel)?,
+        };
+        Ok(Box::new(BufReader::with_capacity(1 << 20, inner)))
+    }
+
+    /// Reads an image file, refusing paths that leave the root.
+    pub fn fetch(&self, rel: &str) -> Fetch {
+        if !is_contained(rel) {
+            return Fetch::Escapes;
+        }
+        match self {
+            Source::Local(root) => fetch_local(root, rel),
+            Source::Remote(s) => match s.get_opt(rel) {
+                Ok(Some(b)) => Fetch::Bytes(b.to_vec()),
+                Ok(None) => Fetch::Missing,
+                Err(e) => Fetch::Failed(e.to_string()),
+            },
+        }
+    }
+
+    /// SHA-256 over the given metadata files: each file's path, size and content hash.
+    pub fn listing_hash(&self, files: &[String]) -> Result<String> {
+        let mut all = Sha256::new();
+        for rel in files {
+            let mut h = Sha256::new();
+            let mut r = self.lines(rel)?;
+            let mut size = 0u64;
+            loop {
+                let buf = r.fill_buf().map_err(|e| Error::read(rel.as_str(), e))?;
+                if buf.is_empty() {
+                    break;
+                }
+                h.update(buf);
+                let n = buf.len();
+                size += n as u64;
+                r.consume(n);
+            }
+            all.update(format!("{rel}\t{size}\t{}\n", hex::encode(h.finalize())));
+        }
+        Ok(hex::encode(all.finalize()))
+    }
+}
+
+fn fetch_local(root: &Path, rel: &str) -> Fetch {
+    let path = root.join(rel);
+    match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Fetch::Missing,
+        Err(e) => return Fetch::Failed(e.to_string()),
+        Ok(m) if m.file_type().is_symlink() => match path.canonicalize() {
+            Ok(real) if real.starts_with(root) => {}
+            Ok(_) => return Fetch::Escapes,
+            Err(_) => return Fetch::Missing,
+        },
+        Ok(_) => {}
+    }
+    match std::fs::read(&path) {
+        Ok(b) => Fetch::Bytes(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Fetch::Missing,
+        Err(e) => Fetch::Failed(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn containment_is_lexical_and_strict() {
+        assert!(is_contained("images/a.jpg"));
+        assert!(is_contained("./images/a.jpg"));
+        assert!(!is_contained("../a.jpg"));
+        assert!(!is_contained("images/../../a.jpg"));
+        assert!(!is_contained("/etc/passwd"));
+        assert!(!is_contained(""));
+    }
+
+    #[test]
+    fn fetch_refuses_symlinks_out_of_root() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(d.path().join("secret"), b"x").unwrap();
+        std::os::unix::fs::symlink(d.path().join("secret"), root.join("link.jpg")).unwrap();
+        let s = Source::open(root.to_str().unwrap()).unwrap();
+        assert_eq!(s.fetch("link.jpg"), Fetch::Escapes);
+        assert_eq!(s.fetch("nope.jpg"), Fetch::Missing);
+        assert_eq!(s.fetch("../secret"), Fetch::Escapes);
+    }
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Idempotent setup for a fresh Debian 12 machine (run as root) or a developer box.
+# Installs what the build and the tests need into a cache outside the clone, keyed by version,
+# and writes "$UNIMLIP_CACHE/env.sh" for the other scripts to source.
+set -euo pipefail
+
+CACHE="${UNIMLIP_CACHE:-$HOME/.cache/unimlip}"
+S3S_VERSION=0.14.1
+PYARROW_VERSION=26.0.1
+mkdir -p "$CACHE"
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+if ! command -v cargo >/dev/null 2>&1; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  else
+    say "cargo not found: install Rust 1.95 (rustup) first"; exit 1
+  fi
+fi
+
+need_apt=()
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  say "installing system packages: ${need_apt[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+
+# The loopback S3 server the object-storage tests talk to.
+S3S_ROOT="$CACHE/tools/s3s-fs-$S3S_VERSION"
+if [ ! -x "$S3S_ROOT/bin/s3s-fs" ]; then
+  say "building s3s-fs $S3S_VERSION (once per machine)"
+  cargo install --quiet --locked "s3s-fs@$S3S_VERSION" --features binary --root "$S3S_ROOT"
+fi
+
+# pyarrow, to check that the shards open in the reference Parquet reader.
+PY_ENV="$CACHE/venv-pyarrow-$PYARROW_VERSION"
+if [ ! -x "$PY_ENV/bin/python" ] || ! "$PY_ENV/bin/python" -c 'import pyarrow' 2>/dev/null; then
+  say "creating $PY_ENV with pyarrow $PYARROW_VERSION"
+  rm -rf "$PY_ENV"
+  python3 -m venv "$PY_ENV" 2>/dev/null || {
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+    python3 -m venv "$PY_ENV"
+  }
+  "$PY_ENV/bin/python" -m pip install --quiet --disable-pip-version-check "pyarrow==$PYARROW_VERSION"
+fi
+
+RUST_KEY="$(rustc --version | awk '{print $2}')"
+cat > "$CACHE/env.sh" <<ENV
+export PATH="$HOME/.cargo/bin:\$PATH"
+export UNIMLIP_S3S_FS="$S3S_ROOT/bin/s3s-fs"
+export UNIMLIP_PYTHON="$PY_ENV/bin/python"
+export CARGO_TARGET_DIR="\${CARGO_TARGET_DIR:-$CACHE/target-rust-$RUST_KEY}"
+ENV
+say "ready (environment in $CACHE/env.sh)"

@@ -1,0 +1,95 @@
+//! The one error type of the `unimlip-shards` crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while reading or writing a dataset store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A store URL could not be understood.
+    #[error("invalid store URL `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL as given, with any credentials removed.
+        url: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// An object-store operation failed.
+    #[error("{op} `{path}`: {source}")]
+    Store {
+        /// The operation (`get`, `put`, `list`, ...).
+        op: &'static str,
+        /// The object path relative to the store root.
+        path: String,
+        /// The underlying object-store error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// An object that must exist does not.
+    #[error("`{path}` not found in {store}")]
+    NotFound {
+        /// The object path relative to the store root.
+        path: String,
+        /// The store it was looked up in.
+        store: String,
+    },
+    /// A local file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Parquet or Arrow encoding or decoding failed.
+    #[error("parquet `{path}`: {reason}")]
+    Parquet {
+        /// The shard involved.
+        path: String,
+        /// What the Parquet or Arrow library reported.
+        reason: String,
+    },
+    /// A shard does not match what the manifest says of it.
+    #[error("corrupt shard `{path}`: {reason}")]
+    CorruptShard {
+        /// The shard path relative to the store root.
+        path: String,
+        /// What differs.
+        reason: String,
+    },
+    /// The manifest could not be parsed or is inconsistent.
+    #[error("bad manifest `{path}`: {reason}")]
+    BadManifest {
+        /// The manifest path.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A record cannot be stored (for example a duplicate or empty id).
+    #[error("invalid record `{id}`: {reason}")]
+    InvalidRecord {
+        /// The record id.
+        id: String,
+        /// Why it cannot be stored.
+        reason: String,
+    },
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn parquet(path: impl Into<String>, err: impl std::fmt::Display) -> Self {
+        Error::Parquet {
+            path: path.into(),
+            reason: err.to_string(),
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

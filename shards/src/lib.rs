@@ -1,0 +1,40 @@
+//! The unimlip data format: versioned, checksummed Parquet shards on object storage.
+//!
+//! A dataset root holds `manifest.json` (written last: the commit point), the shards under
+//! `shards/<split>-<NNNNN>.parquet` and `quarantine.parquet`. Every shard has the Arrow
+//! [`schema`] of version [`SCHEMA_VERSION`]; its size, SHA-256 and row-group row counts are in
+//! the [`Manifest`], and readers verify what they read against it.
+//!
+//! ```
+//! use unimlip_shards::{Store, Manifest};
+//! let store = Store::open("memory://doc-example/ds").unwrap();
+//! assert!(Manifest::load_opt(&store).unwrap().is_none());
+//! ```
+//!
+//! # Why not one Parquet file per dataset?
+//! Shards of a few hundred MiB let many ranks and workers read disjoint parts in parallel, let an
+//! interrupted ingest keep the shards it finished, and keep any one upload small enough to
+//! retry.
+
+mod batch;
+mod error;
+mod manifest;
+mod quarantine;
+mod record;
+mod schema;
+mod store;
+mod verify;
+mod writer;
+
+pub use batch::{batch_to_records, records_to_batch};
+pub use error::{Error, Result};
+pub use manifest::{
+    MANIFEST_PATH, Manifest, QUARANTINE_PATH, QuarantineSummary, ShardEntry, SourceInfo,
+    SplitStats, now_rfc3339,
+};
+pub use quarantine::{QuarantineEntry, decode_quarantine, encode_quarantine};
+pub use record::{ImageFormat, ImageInfo, QaItem, Record};
+pub use schema::{QA_FIELDS, SCHEMA_VERSION, col, schema};
+pub use store::{Listed, Store, redact_url};
+pub use verify::{fetch_verified, read_shard, sha256_hex, verify_shard_bytes};
+pub use writer::{FinishedShard, ShardWriter, WriterOptions, shard_path};

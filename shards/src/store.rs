@@ -1,0 +1,427 @@
+//! Object storage behind one URL: local paths, `file://`, `s3://`, `gs://`, `az://`/`abfs://`
+//! and `memory://`, with a blocking API over a shared tokio runtime.
+//!
+//! Every write is atomic: a single PUT, or a multipart upload that becomes visible only when it
+//! completes (the local backend writes a staging file and renames it). Credentials come from the
+//! standard environment variables (`AWS_*`, `GOOGLE_*`, `AZURE_*`) and never appear in
+//! [`Store::url`] or in errors.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path as FsPath;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use url::Url;
+
+use crate::{Error, Result};
+
+/// Files above this size are uploaded in parts.
+const MULTIPART_THRESHOLD: u64 = 32 << 20;
+const PART_SIZE: usize = 16 << 20;
+
+/// An object listed under a prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// Path relative to the store root.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// A dataset root on some object store.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<dyn ObjectStore>,
+    prefix: Path,
+    url: String,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("url", &self.url).finish()
+    }
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("unimlip-io")
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    })
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    runtime().block_on(f)
+}
+
+/// Removes user info and query (where tokens live) from a URL for display.
+pub fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) if u.scheme().len() > 1 => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Store {
+    /// Opens the store a URL or local path names. A local folder is created if missing.
+    pub fn open(url: &str) -> Result<Store> {
+        let shown = redact_url(url);
+        let invalid = |reason: String| Error::InvalidUrl {
+            url: shown.clone(),
+            reason,
+        };
+        let parsed = match Url::parse(url) {
+            Ok(u) if u.scheme().len() > 1 => Some(u),
+            _ => None,
+        };
+        let Some(u) = parsed else {
+            return Self::local(FsPath::new(url), shown);
+        };
+        let (inner, prefix): (Arc<dyn ObjectStore>, &str) = match u.scheme() {
+            "file" => {
+                let p = u
+                    .to_file_path()
+                    .map_err(|_| invalid("not a local path".into()))?;
+                return Self::local(&p, shown);
+            }
+            "memory" => (memory_store(u.host_str().unwrap_or("")), u.path()),
+            "s3" | "s3a" => (
+                Arc::new(s3(&u).map_err(|e| invalid(e.to_string()))?),
+                u.path(),
+            ),
+            "gs" => {
+                let b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_bucket_name(host(&u).map_err(invalid)?)
+                    .build()
+                    .map_err(|e| invalid(e.to_string()))?;
+                (Arc::new(b), u.path())
+            }
+            "az" | "abfs" | "abfss" | "azure" => {
+                let b = object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_url(url)
+                    .build()
+                    .map_err(|e| invalid(e.to_string()))?;
+                (Arc::new(b), azure_prefix(&u))
+            }
+            other => return Err(invalid(format!("unsupported scheme `{other}`"))),
+        };
+        let prefix = Path::parse(prefix.trim_matches('/')).map_err(|e| invalid(e.to_string()))?;
+        Ok(Store {
+            inner,
+            prefix,
+            url: shown,
+        })
+    }
+
+    fn local(dir: &FsPath, url: String) -> Result<Store> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let abs = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(&abs)
+            .map_err(|e| Error::InvalidUrl {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?
+            .with_automatic_cleanup(true);
+        Ok(Store {
+            inner: Arc::new(fs),
+            prefix: Path::default(),
+            url,
+        })
+    }
+
+    /// The store's URL, without credentials.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn path(&self, rel: &str) -> Path {
+        let mut p = self.prefix.clone();
+        for part in rel.split('/').filter(|s| !s.is_empty()) {
+            p = p.clone().join(part);
+        }
+        p
+    }
+
+    fn err(op: &'static str, rel: &str, source: object_store::Error) -> Error {
+        Error::Store {
+            op,
+            path: rel.to_string(),
+            source,
+        }
+    }
+
+    /// Writes an object in one atomic PUT.
+    pub fn put(&self, rel: &str, bytes: impl Into<Bytes>) -> Result<()> {
+        let payload = PutPayload::from_bytes(bytes.into());
+        block_on(self.inner.put(&self.path(rel), payload)).map_err(|e| Self::err("put", rel, e))?;
+        Ok(())
+    }
+
+    /// Uploads a local file; large files go in parts and appear only once complete.
+    pub fn put_file(&self, rel: &str, local: &FsPath) -> Result<()> {
+        let size = std::fs::metadata(local)
+            .map_err(|e| Error::io(local, e))?
+            .len();
+        if size <= MULTIPART_THRESHOLD {
+            let bytes = std::fs::read(local).map_err(|e| Error::io(local, e))?;
+            return self.put(rel, bytes);
+        }
+        let mut file = std::fs::File::open(local).map_err(|e| Error::io(local, e))?;
+        let path = self.path(rel);
+        block_on(async {
+            let upload = self.inner.put_multipart(&path).await?;
+            let mut w = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+            let mut buf = vec![0u8; PART_SIZE];
+            loop {
+                let n = file
+                    .read(&mut buf)
+                    .map_err(|e| object_store::Error::Generic {
+                        store: "local",
+                        source: Box::new(e),
+                    })?;
+                if n == 0 {
+                    break;
+                }
+                w.wait_for_capacity(4).await?;
+                w.write(&buf[..n]);
+            }
+            w.finish().await.map(|_| ())
+        })
+        .map_err(|e| Self::err("put", rel, e))
+    }
+
+    /// Reads a whole object.
+    pub fn get(&self, rel: &str) -> Result<Bytes> {
+        self.get_opt(rel)?.ok_or_else(|| Error::NotFound {
+            path: rel.to_string(),
+            store: self.url.clone(),
+        })
+    }
+
+    /// Reads a whole object, or `None` when it does not exist.
+    pub fn get_opt(&self, rel: &str) -> Result<Option<Bytes>> {
+        let path = self.path(rel);
+        let res = block_on(async { self.inner.get(&path).await?.bytes().await });
+        match res {
+            Ok(b) => Ok(Some(b)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Self::err("get", rel, e)),
+        }
+    }
+
+    /// The size of an object, or `None` when it does not exist.
+    pub fn size(&self, rel: &str) -> Result<Option<u64>> {
+        match block_on(self.inner.head(&self.path(rel))) {
+            Ok(m) => Ok(Some(m.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Self::err("head", rel, e)),
+        }
+    }
+
+    /// Deletes an object; deleting a missing object is not an error.
+    pub fn delete(&self, rel: &str) -> Result<()> {
+        match block_on(self.inner.delete(&self.path(rel))) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(Self::err("delete", rel, e)),
+        }
+    }
+
+    /// Lists every object under a folder-like prefix, sorted by path.
+    pub fn list(&self, rel_prefix: &str) -> Result<Vec<Listed>> {
+        let prefix = self.path(rel_prefix);
+        let skip = self.prefix.parts().count();
+        let mut out = block_on(async {
+            let mut s = self.inner.list(Some(&prefix));
+            let mut v = Vec::new();
+            while let Some(m) = s.next().await {
+                let m = m?;
+                let rel: Vec<_> = m
+                    .location
+                    .parts()
+                    .skip(skip)
+                    .map(|p| p.as_ref().to_string())
+                    .collect();
+                v.push(Listed {
+                    path: rel.join("/"),
+                    size: m.size,
+                });
+            }
+            Ok::<_, object_store::Error>(v)
+        })
+        .map_err(|e| Self::err("list", rel_prefix, e))?;
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    /// A streaming reader over an object, for inputs too large to hold in memory.
+    pub fn reader(&self, rel: &str) -> Result<Box<dyn Read + Send>> {
+        let path = self.path(rel);
+        let res = block_on(self.inner.get(&path));
+        let got = match res {
+            Ok(g) => g,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(Error::NotFound {
+                    path: rel.to_string(),
+                    store: self.url.clone(),
+                });
+            }
+            Err(e) => return Err(Self::err("get", rel, e)),
+        };
+        Ok(Box::new(StreamRead {
+            stream: got.into_stream(),
+            chunk: Bytes::new(),
+        }))
+    }
+}
+
+struct StreamRead {
+    stream: futures::stream::BoxStream<'static, object_store::Result<Bytes>>,
+    chunk: Bytes,
+}
+
+impl Read for StreamRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.chunk.is_empty() {
+            match block_on(self.stream.next()) {
+                Some(Ok(b)) => self.chunk = b,
+                Some(Err(e)) => return Err(std::io::Error::other(e)),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk.split_to(n));
+        Ok(n)
+    }
+}
+
+fn host(u: &Url) -> std::result::Result<String, String> {
+    match u.host_str() {
+        Some(h) if !h.is_empty() => Ok(h.to_string()),
+        _ => Err("the URL names no bucket".to_string()),
+    }
+}
+
+fn azure_prefix(u: &Url) -> &str {
+    // az://container/prefix and abfs://container@account.dfs.core.windows.net/prefix both keep
+    // the container in the host part, so the path is the prefix.
+    u.path()
+}
+
+fn s3(u: &Url) -> object_store::Result<object_store::aws::AmazonS3> {
+    let bucket = host(u).map_err(|e| object_store::Error::Generic {
+        store: "S3",
+        source: e.into(),
+    })?;
+    let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+    if let Some(ep) = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok())
+    {
+        b = b.with_endpoint(&ep).with_allow_http(is_loopback_http(&ep));
+    }
+    if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+    {
+        b = b.with_region("us-east-1");
+    }
+    b.build()
+}
+
+/// Plain http is allowed only for endpoints on this machine.
+fn is_loopback_http(endpoint: &str) -> bool {
+    let Ok(u) = Url::parse(endpoint) else {
+        return false;
+    };
+    if u.scheme() != "http" {
+        return false;
+    }
+    match u.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        None => false,
+    }
+}
+
+fn memory_store(name: &str) -> Arc<dyn ObjectStore> {
+    static STORES: OnceLock<Mutex<HashMap<String, Arc<InMemory>>>> = OnceLock::new();
+    let mut map = STORES
+        .get_or_init(Default::default)
+        .lock()
+        .expect("memory stores");
+    map.entry(name.to_string())
+        .or_insert_with(|| Arc::new(InMemory::new()))
+        .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_drops_credentials_and_tokens() {
+        let shown = redact_url("s3://AKIA:secret@bucket/x?sig=abc");
+        assert!(!shown.contains("secret") && !shown.contains("AKIA") && !shown.contains("sig"));
+        assert_eq!(redact_url("/data/x"), "/data/x");
+    }
+
+    #[test]
+    fn loopback_only_for_http() {
+        assert!(is_loopback_http("http://127.0.0.1:9000"));
+        assert!(is_loopback_http("http://localhost:9000"));
+        assert!(!is_loopback_http("http://10.0.0.1:9000"));
+        assert!(!is_loopback_http("https://127.0.0.1:9000"));
+    }
+
+    #[test]
+    fn memory_store_round_trip_and_list() {
+        let s = Store::open("memory://unit-store/root").unwrap();
+        s.put("a/x.bin", vec![1u8, 2, 3]).unwrap();
+        s.put("a/y.bin", vec![4u8]).unwrap();
+        assert_eq!(s.get("a/x.bin").unwrap().as_ref(), &[1, 2, 3]);
+        assert!(s.get_opt("missing").unwrap().is_none());
+        let names: Vec<_> = s.list("a").unwrap().into_iter().map(|l| l.path).collect();
+        assert_eq!(names, ["a/x.bin", "a/y.bin"]);
+        let again = Store::open("memory://unit-store/root").unwrap();
+        assert_eq!(again.size("a/y.bin").unwrap(), Some(1));
+        let mut text = String::new();
+        s.put("t.txt", "hello".as_bytes().to_vec()).unwrap();
+        s.reader("t.txt")
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "hello");
+    }
+
+    #[test]
+    fn local_store_multipart_file_upload() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path().join("out").to_str().unwrap()).unwrap();
+        let src = dir.path().join("big.bin");
+        let data: Vec<u8> = (0..(MULTIPART_THRESHOLD + 5))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        std::fs::write(&src, &data).unwrap();
+        s.put_file("shards/big.bin", &src).unwrap();
+        assert_eq!(s.get("shards/big.bin").unwrap().as_ref(), &data[..]);
+    }
+
+    #[test]
+    fn unknown_scheme_is_one_clear_error() {
+        let e = Store::open("ftp://host/x").unwrap_err().to_string();
+        assert!(e.contains("unsupported scheme `ftp`"), "{e}");
+    }
+}

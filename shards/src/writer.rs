@@ -1,0 +1,314 @@
+//! Writes [`Record`]s of one split into Parquet shards of bounded size.
+//!
+//! Shards are written to a local spool file while their SHA-256 is computed on the fly; the
+//! caller uploads the finished file ([`crate::Store::put_file`]) and records its
+//! [`ShardEntry`] in the manifest. The `image` column is stored uncompressed, without
+//! dictionary or statistics (JPEG and PNG do not shrink, and min/max of image bytes are
+//! useless); every other column is zstd-compressed. Output bytes depend only on the records and
+//! the options, so re-running an ingest reproduces each shard exactly.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::batch::records_to_batch;
+use crate::manifest::ShardEntry;
+use crate::record::Record;
+use crate::schema::{col, schema};
+use crate::{Error, Result};
+
+/// Size limits of the shards a [`ShardWriter`] produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriterOptions {
+    /// A row group is closed once its records add up to this many bytes.
+    pub row_group_bytes: u64,
+    /// A shard is closed once its file reaches this many bytes.
+    pub shard_bytes: u64,
+    /// zstd level of the non-image columns.
+    pub zstd_level: i32,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            row_group_bytes: 48 << 20,
+            shard_bytes: 384 << 20,
+            zstd_level: 3,
+        }
+    }
+}
+
+/// Records are handed to the Parquet encoder in batches of at most this many rows.
+const BATCH_ROWS: usize = 256;
+
+/// The path of shard `index` of a split, relative to the dataset root.
+pub fn shard_path(split: &str, index: u32) -> String {
+    format!("shards/{split}-{index:05}.parquet")
+}
+
+/// A shard that is complete on local disk and ready to upload.
+#[derive(Debug)]
+pub struct FinishedShard {
+    /// What the manifest will say of it.
+    pub entry: ShardEntry,
+    /// The local file; deleted when dropped.
+    pub file: tempfile::TempPath,
+}
+
+struct HashingWriter {
+    inner: BufWriter<File>,
+    hash: Sha256,
+    bytes: u64,
+}
+
+impl Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+struct OpenShard {
+    writer: ArrowWriter<HashingWriter>,
+    file: tempfile::TempPath,
+    pending: Vec<Record>,
+    rg_bytes: u64,
+    rg_rows: u64,
+    row_groups: Vec<u64>,
+}
+
+/// Writes the records of one split into a sequence of shards.
+pub struct ShardWriter {
+    split: String,
+    next_index: u32,
+    spool: PathBuf,
+    opts: WriterOptions,
+    open: Option<OpenShard>,
+}
+
+fn properties(opts: &WriterOptions) -> Result<WriterProperties> {
+    let level = ZstdLevel::try_new(opts.zstd_level).map_err(|e| Error::parquet("<options>", e))?;
+    let image = ColumnPath::from(col::IMAGE);
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_column_compression(image.clone(), Compression::UNCOMPRESSED)
+        .set_column_dictionary_enabled(image.clone(), false)
+        .set_column_statistics_enabled(image, EnabledStatistics::None)
+        .set_max_row_group_row_count(None)
+        .set_max_row_group_bytes(None)
+        .set_created_by(format!("unimlip {}", env!("CARGO_PKG_VERSION")))
+        .build())
+}
+
+impl ShardWriter {
+    /// A writer whose first shard gets `first_index`; spool files go under `spool`.
+    pub fn new(split: &str, first_index: u32, spool: &Path, opts: WriterOptions) -> Self {
+        ShardWriter {
+            split: split.to_string(),
+            next_index: first_index,
+            spool: spool.to_path_buf(),
+            opts,
+            open: None,
+        }
+    }
+
+    /// The index the next shard will get.
+    pub fn next_index(&self) -> u32 {
+        self.next_index
+    }
+
+    /// Adds a record; returns a shard when this record completed one.
+    pub fn push(&mut self, record: Record) -> Result<Option<FinishedShard>> {
+        if record.split != self.split {
+            return Err(Error::InvalidRecord {
+                id: record.id,
+                reason: format!(
+                    "split `{}` given to the `{}` writer",
+                    record.split, self.split
+                ),
+            });
+        }
+        if self.open.is_none() {
+            self.open = Some(self.open_shard()?);
+        }
+        let path = shard_path(&self.split, self.next_index);
+        let open = self.open.as_mut().expect("opened above");
+        open.rg_bytes += record.approx_bytes();
+        open.rg_rows += 1;
+        open.pending.push(record);
+        if open.pending.len() >= BATCH_ROWS {
+            write_pending(open, &path)?;
+        }
+        if open.rg_bytes < self.opts.row_group_bytes {
+            return Ok(None);
+        }
+        close_row_group(open, &path)?;
+        if (open.writer.bytes_written() as u64) < self.opts.shard_bytes {
+            return Ok(None);
+        }
+        self.finish_open().map(Some)
+    }
+
+    /// Closes the last shard, if it holds any record.
+    pub fn finish(mut self) -> Result<Option<FinishedShard>> {
+        match self.open {
+            Some(_) => self.finish_open().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn open_shard(&self) -> Result<OpenShard> {
+        let file = tempfile::Builder::new()
+            .prefix(".shard-")
+            .tempfile_in(&self.spool)
+            .map_err(|e| Error::io(&self.spool, e))?;
+        let (f, path) = file.into_parts();
+        let sink = HashingWriter {
+            inner: BufWriter::with_capacity(1 << 20, f),
+            hash: Sha256::new(),
+            bytes: 0,
+        };
+        let writer = ArrowWriter::try_new(sink, schema(), Some(properties(&self.opts)?))
+            .map_err(|e| Error::parquet(path.display().to_string(), e))?;
+        Ok(OpenShard {
+            writer,
+            file: path,
+            pending: Vec::new(),
+            rg_bytes: 0,
+            rg_rows: 0,
+            row_groups: Vec::new(),
+        })
+    }
+
+    fn finish_open(&mut self) -> Result<FinishedShard> {
+        let mut open = self.open.take().expect("an open shard");
+        let path = shard_path(&self.split, self.next_index);
+        close_row_group(&mut open, &path)?;
+        open.writer.finish().map_err(|e| Error::parquet(&path, e))?;
+        let sink = open.writer.inner_mut();
+        sink.flush().map_err(|e| Error::io(&*open.file, e))?;
+        let sha256 = hex::encode(std::mem::take(&mut sink.hash).finalize());
+        let entry = ShardEntry {
+            path,
+            split: self.split.clone(),
+            rows: open.row_groups.iter().sum(),
+            bytes: sink.bytes,
+            sha256,
+            row_groups: open.row_groups,
+        };
+        self.next_index += 1;
+        Ok(FinishedShard {
+            entry,
+            file: open.file,
+        })
+    }
+}
+
+fn write_pending(open: &mut OpenShard, path: &str) -> Result<()> {
+    if open.pending.is_empty() {
+        return Ok(());
+    }
+    let batch = records_to_batch(&open.pending)?;
+    open.pending.clear();
+    open.writer
+        .write(&batch)
+        .map_err(|e| Error::parquet(path, e))
+}
+
+fn close_row_group(open: &mut OpenShard, path: &str) -> Result<()> {
+    write_pending(open, path)?;
+    if open.rg_rows == 0 {
+        return Ok(());
+    }
+    open.writer.flush().map_err(|e| Error::parquet(path, e))?;
+    open.row_groups.push(open.rg_rows);
+    open.rg_rows = 0;
+    open.rg_bytes = 0;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::tests::sample;
+    use crate::verify::{read_shard, verify_shard_bytes};
+
+    fn write_all(n: usize, opts: WriterOptions) -> (tempfile::TempDir, Vec<FinishedShard>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = ShardWriter::new("train", 0, dir.path(), opts);
+        let mut out = Vec::new();
+        for i in 0..n {
+            out.extend(w.push(sample(&format!("r{i:04}"), 1000)).unwrap());
+        }
+        out.extend(w.finish().unwrap());
+        (dir, out)
+    }
+
+    #[test]
+    fn limits_split_rows_into_row_groups_and_shards() {
+        let opts = WriterOptions {
+            row_group_bytes: 10_000,
+            shard_bytes: 30_000,
+            zstd_level: 3,
+        };
+        let (_d, shards) = write_all(100, opts);
+        assert!(shards.len() > 1, "{} shards", shards.len());
+        let total: u64 = shards.iter().map(|s| s.entry.rows).sum();
+        assert_eq!(total, 100);
+        for (i, s) in shards.iter().enumerate() {
+            assert_eq!(s.entry.path, shard_path("train", i as u32));
+            assert!(s.entry.row_groups.len() > 1 || i == shards.len() - 1);
+            let bytes = bytes::Bytes::from(std::fs::read(&s.file).unwrap());
+            assert_eq!(bytes.len() as u64, s.entry.bytes);
+            verify_shard_bytes(&s.entry, &bytes).unwrap();
+            assert_eq!(
+                read_shard(&s.entry.path, bytes).unwrap().len() as u64,
+                s.entry.rows
+            );
+        }
+    }
+
+    #[test]
+    fn same_records_same_bytes() {
+        let opts = WriterOptions::default();
+        let (_a, x) = write_all(20, opts);
+        let (_b, y) = write_all(20, opts);
+        assert_eq!(x[0].entry.sha256, y[0].entry.sha256);
+    }
+
+    #[test]
+    fn image_column_is_uncompressed_and_text_is_zstd() {
+        let (_d, shards) = write_all(5, WriterOptions::default());
+        let bytes = bytes::Bytes::from(std::fs::read(&shards[0].file).unwrap());
+        let reader = parquet::file::reader::SerializedFileReader::new(bytes).unwrap();
+        use parquet::file::reader::FileReader;
+        let rg = reader.metadata().row_group(0);
+        for c in rg.columns() {
+            let name = c.column_path().string();
+            let want = if name == col::IMAGE {
+                "UNCOMPRESSED"
+            } else {
+                "ZSTD"
+            };
+            assert!(
+                c.compression().to_string().starts_with(want),
+                "{name}: {}",
+                c.compression()
+            );
+        }
+    }
+}

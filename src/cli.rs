@@ -1,0 +1,86 @@
+//! Command-line arguments: one struct per subcommand, a doc line on every flag.
+
+use clap::{Args, Parser, Subcommand};
+
+/// Medical vision–language pre-training data: ingest, inspect, synthesise.
+#[derive(Debug, Parser)]
+#[command(name = "unimlip", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a small synthetic dataset in a dataset's exact published layout.
+    Synth(SynthArgs),
+    /// Convert a downloaded dataset into checksummed Parquet shards plus a manifest.
+    Ingest(IngestArgs),
+    /// Summarise (and optionally verify) an ingested dataset.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Dataset layout to write: pmc-oa or roco.
+    #[arg(long)]
+    pub dataset: String,
+    /// Folder to write it into (created if missing).
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    /// Number of input records.
+    #[arg(long, default_value_t = 200)]
+    pub n: usize,
+    /// Random seed; the same seed writes the same bytes.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print the report (records, expected rows and quarantine counts) as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Dataset layout to read: pmc-oa or roco.
+    #[arg(long)]
+    pub dataset: String,
+    /// Dataset root: a local folder or an object-store URL.
+    #[arg(long)]
+    pub src: String,
+    /// Output root: a local folder, file://, s3://, gs://, az://, abfs:// or memory:// URL.
+    #[arg(long)]
+    pub out: String,
+    /// Image decoding threads (default: all cores).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Resize policy: none, max-side=N or short-side=N.
+    #[arg(long, default_value = "max-side=512")]
+    pub resize: String,
+    /// Dataset variant (pmc-oa: splits, pmc_oa or pmc_oa_beta).
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// Target shard size, e.g. 384MiB.
+    #[arg(long, default_value = "384MiB")]
+    pub shard_size: String,
+    /// Target row-group size, e.g. 48MiB.
+    #[arg(long, default_value = "48MiB")]
+    pub row_group_size: String,
+    /// Replace a committed dataset made from other inputs or options.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Print the final report as one JSON object instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Dataset root URL or folder.
+    pub url: String,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Re-hash every shard and check it against the manifest; exit non-zero on a mismatch.
+    #[arg(long)]
+    pub verify: bool,
+}

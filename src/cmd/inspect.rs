@@ -1,0 +1,161 @@
+//! `unimlip inspect`.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use serde_json::json;
+use unimlip_shards::{Manifest, QUARANTINE_PATH, Store, decode_quarantine, fetch_verified};
+
+use crate::cli::InspectArgs;
+use crate::fmt::bytes;
+
+pub fn run(a: InspectArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let store = Store::open(&a.url)?;
+    let m = Manifest::load(&store).with_context(|| format!("cannot inspect {}", store.url()))?;
+    let verified = if a.verify {
+        Some(verify(&store, &m))
+    } else {
+        None
+    };
+    if a.json {
+        writeln!(out, "{}", summary_json(&m, verified.as_ref()))?;
+    } else {
+        table(&m, out)?;
+        if let Some(v) = &verified {
+            match v {
+                Ok((n, b, s)) => writeln!(
+                    out,
+                    "verified {n} shards ({}) and the quarantine table in {s:.1} s",
+                    bytes(*b)
+                )?,
+                Err(e) => writeln!(out, "VERIFY FAILED: {e:#}")?,
+            }
+        }
+    }
+    match verified {
+        Some(Err(e)) => Err(e.context(format!("verification of {} failed", store.url()))),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Re-hashes every shard; checks the quarantine table's row count.
+fn verify(store: &Store, m: &Manifest) -> anyhow::Result<(usize, u64, f64)> {
+    let start = Instant::now();
+    let mut total = 0;
+    for s in &m.shards {
+        fetch_verified(store, s)?;
+        total += s.bytes;
+    }
+    if let Some(path) = &m.quarantine.path {
+        let q = decode_quarantine(store.get(path)?)?;
+        anyhow::ensure!(
+            q.len() as u64 == m.quarantine.rows,
+            "{QUARANTINE_PATH}: {} rows, manifest says {}",
+            q.len(),
+            m.quarantine.rows
+        );
+    }
+    Ok((m.shards.len(), total, start.elapsed().as_secs_f64()))
+}
+
+fn summary_json(
+    m: &Manifest,
+    verified: Option<&anyhow::Result<(usize, u64, f64)>>,
+) -> serde_json::Value {
+    let splits: serde_json::Map<String, serde_json::Value> = m
+        .splits
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                json!({"rows": v.rows, "shards": v.shards, "bytes": v.bytes}),
+            )
+        })
+        .collect();
+    let mut v = json!({
+        "dataset": m.dataset,
+        "schema_version": m.schema_version,
+        "tool_version": m.tool_version,
+        "created_at": m.created_at,
+        "rows": m.rows(),
+        "inputs": m.inputs,
+        "splits": splits,
+        "shards": m.shards.len(),
+        "bytes": m.shards.iter().map(|s| s.bytes).sum::<u64>(),
+        "quarantined": m.quarantine.rows,
+        "quarantined_by_reason": m.quarantine.by_reason,
+        "label_names": m.label_names,
+        "ingest_options": m.ingest_options,
+        "source": m.source,
+    });
+    if let Some(r) = verified {
+        v["verified"] = json!(r.is_ok());
+        if let Err(e) = r {
+            v["verify_error"] = json!(format!("{e:#}"));
+        }
+    }
+    v
+}
+
+fn table(m: &Manifest, out: &mut dyn Write) -> anyhow::Result<()> {
+    let total: u64 = m.shards.iter().map(|s| s.bytes).sum();
+    writeln!(
+        out,
+        "dataset   {} (schema v{}, unimlip {}, committed {})",
+        m.dataset, m.schema_version, m.tool_version, m.created_at
+    )?;
+    writeln!(
+        out,
+        "source    {} ({} metadata files, sha256 {:.12})",
+        m.source.root,
+        m.source.files.len(),
+        m.source.listing_sha256
+    )?;
+    writeln!(
+        out,
+        "rows      {} of {} inputs, {} shards, {}",
+        m.rows(),
+        m.inputs,
+        m.shards.len(),
+        bytes(total)
+    )?;
+    writeln!(
+        out,
+        "{:<14} {:>10} {:>7} {:>12}",
+        "split", "rows", "shards", "bytes"
+    )?;
+    for (name, s) in &m.splits {
+        writeln!(
+            out,
+            "{name:<14} {:>10} {:>7} {:>12}",
+            s.rows,
+            s.shards,
+            bytes(s.bytes)
+        )?;
+    }
+    let q: Vec<String> = m
+        .quarantine
+        .by_reason
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    writeln!(
+        out,
+        "quarantined {}{}",
+        m.quarantine.rows,
+        if q.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", q.join(", "))
+        }
+    )?;
+    let labels = if m.label_names.is_empty() {
+        "(none)".to_string()
+    } else {
+        m.label_names.join(", ")
+    };
+    writeln!(out, "labels    {labels}")?;
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! The ingest progress bar (stderr, drawn only on a terminal).
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+pub struct Bar(ProgressBar);
+
+impl Bar {
+    pub fn new() -> Self {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template(
+            "{spinner} {msg:<24} {pos:>9} records  {per_sec:>14}  [{elapsed_precise}]",
+        )
+        .expect("valid template");
+        bar.set_style(style);
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        Bar(bar)
+    }
+
+    pub fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+impl unimlip_ingest::Progress for Bar {
+    fn phase(&self, name: &str) {
+        self.0.set_message(name.to_string());
+    }
+
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+}

@@ -1,0 +1,17 @@
+//! End-to-end tests of the `unimlip` command line: each module runs the real binary on data
+//! that `unimlip synth` generates in a dataset's published layout.
+
+mod util;
+
+/// Bad arguments and unreadable inputs: one clear line and a non-zero exit.
+mod bad_input;
+/// synth → ingest → inspect on local disk, with every count checked.
+mod ingest_local;
+/// The shards open in pyarrow with the v1 columns and the expected values.
+mod pyarrow;
+/// An ingest killed mid-run, then re-run, ends with the same shards.
+mod resume;
+/// The same ingest on a real S3 server on loopback (s3s-fs).
+mod s3;
+/// `inspect --verify` catches a shard altered by one byte.
+mod verify;

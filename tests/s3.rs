@@ -1,0 +1,178 @@
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+const KEY_ID: &str = "unimlip-test-key";
+const SECRET: &str = "unimlip-test-secret-never-printed";
+
+/// A real S3 server (s3s-fs) on a free loopback port, stopped on drop.
+struct S3Server {
+    child: Child,
+    endpoint: String,
+    root: tempfile::TempDir,
+}
+
+impl S3Server {
+    fn start() -> Option<S3Server> {
+        let exe = std::env::var("UNIMLIP_S3S_FS")
+            .ok()
+            .filter(|p| std::path::Path::new(p).exists());
+        let Some(exe) = exe else {
+            require_tool("s3s-fs");
+            return None;
+        };
+        let root = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(exe)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--access-key",
+                KEY_ID,
+                "--secret-key",
+                SECRET,
+            ])
+            .arg(root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start s3s-fs");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "s3s-fs did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(S3Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            root,
+        })
+    }
+
+    fn bucket(&self, name: &str) -> std::path::PathBuf {
+        let p = self.root.path().join(name);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", KEY_ID.to_string()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET.to_string()),
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", "us-east-1".to_string()),
+        ]
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let env = self.env();
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = run_env(args, &pairs);
+        assert!(
+            !r.stdout.contains(SECRET) && !r.stderr.contains(SECRET),
+            "a credential reached the output"
+        );
+        r
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let r = self.run(args);
+        assert!(r.ok, "unimlip {args:?} failed:\n{}\n{}", r.stdout, r.stderr);
+        r.stdout
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    for (rel, bytes) in tree(from) {
+        let p = to.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+}
+
+#[test]
+fn ingest_inspect_verify_on_loopback_s3_match_local_disk() {
+    let Some(s3) = S3Server::start() else { return };
+    let bucket = s3.bucket("unimlip-test");
+    let d = tempfile::tempdir().unwrap();
+    for ds in ["roco", "pmc-oa"] {
+        let src = d.path().join(ds);
+        let report = synth(ds, &src, 60, 21);
+        let local = d.path().join(format!("{ds}-local"));
+        ok(&ingest_args(
+            ds,
+            src.to_str().unwrap(),
+            local.to_str().unwrap(),
+        ));
+        let url = format!("s3://unimlip-test/datasets/{ds}");
+        s3.ok(&ingest_args(ds, src.to_str().unwrap(), &url));
+
+        let v = json(&s3.ok(&["inspect", &url, "--json", "--verify"]));
+        assert_eq!(v["verified"], true);
+        assert_eq!(
+            v["rows"].as_u64().unwrap() + v["quarantined"].as_u64().unwrap(),
+            report["records"].as_u64().unwrap()
+        );
+        let on_disk = read_store(local.to_str().unwrap());
+        let remote: unimlip_shards::Manifest = serde_json::from_slice(
+            &std::fs::read(bucket.join(format!("datasets/{ds}/manifest.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            shard_hashes(&remote),
+            shard_hashes(&on_disk.manifest),
+            "{ds}: same shards on S3 and on disk"
+        );
+    }
+
+    // The source itself may live in the bucket too.
+    copy_tree(&d.path().join("roco"), &bucket.join("raw/roco"));
+    let out = d.path().join("from-s3");
+    s3.ok(&[
+        "ingest",
+        "--dataset",
+        "roco",
+        "--src",
+        "s3://unimlip-test/raw/roco",
+        "--out",
+        out.to_str().unwrap(),
+        "--shard-size",
+        "96KiB",
+        "--row-group-size",
+        "32KiB",
+    ]);
+    let a = read_store(out.to_str().unwrap());
+    let b = read_store(d.path().join("roco-local").to_str().unwrap());
+    assert_eq!(shard_hashes(&a.manifest), shard_hashes(&b.manifest));
+
+    // A wrong secret is one clear error that does not echo it.
+    let r = run_env(
+        &["inspect", "s3://unimlip-test/datasets/roco"],
+        &[
+            ("AWS_ACCESS_KEY_ID", KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", "wrong-secret-xyz"),
+            ("AWS_ENDPOINT_URL", &s3.endpoint),
+            ("AWS_REGION", "us-east-1"),
+        ],
+    );
+    assert!(
+        !r.ok && !r.stderr.contains("wrong-secret-xyz"),
+        "{}",
+        r.stderr
+    );
+}

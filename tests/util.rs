@@ -1,0 +1,169 @@
+//! Helpers: run the binary, synthesise datasets, read what an ingest wrote.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use unimlip_shards::{
+    Manifest, QuarantineEntry, Record, Store, decode_quarantine, fetch_verified, read_shard,
+};
+
+/// The binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_unimlip"))
+}
+
+/// The result of one run.
+pub struct Run {
+    pub ok: bool,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `unimlip` with extra environment variables.
+pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(bin());
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("spawn unimlip");
+    Run {
+        ok: status.success(),
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// Runs `unimlip`.
+pub fn run(args: &[&str]) -> Run {
+    run_env(args, &[])
+}
+
+/// Runs `unimlip` and insists on success; returns stdout.
+pub fn ok(args: &[&str]) -> String {
+    let r = run(args);
+    assert!(r.ok, "unimlip {args:?} failed:\n{}\n{}", r.stdout, r.stderr);
+    r.stdout
+}
+
+/// Parses stdout as one JSON object.
+pub fn json(stdout: &str) -> Value {
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+/// Synthesises a dataset; returns the synth report.
+pub fn synth(dataset: &str, dir: &Path, n: usize, seed: u64) -> Value {
+    let (n, seed) = (n.to_string(), seed.to_string());
+    json(&ok(&[
+        "synth",
+        "--dataset",
+        dataset,
+        "--out",
+        dir.to_str().unwrap(),
+        "--n",
+        &n,
+        "--seed",
+        &seed,
+        "--json",
+    ]))
+}
+
+/// Ingest arguments with small shards so that every split has several.
+pub fn ingest_args<'a>(dataset: &'a str, src: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "ingest",
+        "--dataset",
+        dataset,
+        "--src",
+        src,
+        "--out",
+        out,
+        "--shard-size",
+        "96KiB",
+        "--row-group-size",
+        "32KiB",
+        "--json",
+    ]
+}
+
+/// Everything an ingest committed.
+pub struct Stored {
+    pub manifest: Manifest,
+    pub records: Vec<Record>,
+    pub quarantine: Vec<QuarantineEntry>,
+}
+
+/// Reads and verifies a committed dataset through the library.
+pub fn read_store(url: &str) -> Stored {
+    let store = Store::open(url).unwrap();
+    let manifest = Manifest::load(&store).unwrap();
+    let mut records = Vec::new();
+    for s in &manifest.shards {
+        let bytes = fetch_verified(&store, s).unwrap();
+        let rows = read_shard(&s.path, bytes).unwrap();
+        assert_eq!(rows.len() as u64, s.rows, "{}", s.path);
+        assert!(rows.iter().all(|r| r.split == s.split));
+        records.extend(rows);
+    }
+    let quarantine = decode_quarantine(store.get("quarantine.parquet").unwrap()).unwrap();
+    Stored {
+        manifest,
+        records,
+        quarantine,
+    }
+}
+
+/// Rows per split as the synth report states them.
+pub fn expected_rows(report: &Value) -> BTreeMap<String, u64> {
+    serde_json::from_value(report["expected_rows"].clone()).unwrap()
+}
+
+/// Quarantine counts per reason as the synth report states them.
+pub fn expected_quarantine(report: &Value) -> BTreeMap<String, u64> {
+    serde_json::from_value(report["expected_quarantine"].clone()).unwrap()
+}
+
+/// Every file under a folder with its bytes, keyed by relative path.
+pub fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// The sha256 of every shard, by path.
+pub fn shard_hashes(m: &Manifest) -> Vec<(String, String)> {
+    m.shards
+        .iter()
+        .map(|s| (s.path.clone(), s.sha256.clone()))
+        .collect()
+}
+
+/// Whether a test that needs an installed tool must fail (in CI) or may skip (elsewhere).
+pub fn require_tool(name: &str) -> bool {
+    if std::env::var_os("CI").is_some() {
+        panic!("{name} is required in CI: run scripts/setup.sh");
+    }
+    eprintln!("skipped: {name} not installed (run scripts/setup.sh)");
+    false
+}
