@@ -72,8 +72,8 @@ fn shards_open_in_pyarrow_with_the_expected_values() {
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), stored.records.len());
 
-    // Known records: the first three test/radiology captions as written in captions.txt.
-    let captions = std::fs::read_to_string(src.join("data/test/radiology/captions.txt")).unwrap();
+    // Known records: the first three train/radiology captions as written in captions.txt.
+    let captions = std::fs::read_to_string(src.join("data/train/radiology/captions.txt")).unwrap();
     let mut checked = 0;
     for line in captions.lines() {
         let Some((id, raw)) = line.split_once('\t') else {
@@ -83,11 +83,11 @@ fn shards_open_in_pyarrow_with_the_expected_values() {
             continue;
         };
         assert_eq!(row["caption"], raw.trim(), "{id}");
-        assert_eq!(row["split"], "test");
+        assert_eq!(row["split"], "train");
         assert_eq!(row["subset"], "radiology");
         assert_eq!(
             row["source_path"],
-            format!("data/test/radiology/images/{id}.jpg")
+            format!("data/train/radiology/images/{id}.jpg")
         );
         assert_eq!(row["image_format"], "jpeg");
         let rust = stored.records.iter().find(|r| r.id == id).unwrap();

@@ -87,13 +87,14 @@ fn keep_prefix(store: &Store, entries: Vec<(u32, JournalEntry)>) -> Result<Kept>
     let mut kept = Kept::default();
     let mut broken = false;
     for (i, j) in entries {
-        if !broken && i as usize == kept.entries.len() {
-            if let Ok(bytes) = fetch_verified(store, &j.entry) {
-                let records = read_shard(&j.entry.path, bytes)?;
-                kept.ids.extend(records.into_iter().map(|r| r.id));
-                kept.entries.push(j);
-                continue;
-            }
+        if !broken
+            && i as usize == kept.entries.len()
+            && let Ok(bytes) = fetch_verified(store, &j.entry)
+        {
+            let records = read_shard(&j.entry.path, bytes)?;
+            kept.ids.extend(records.into_iter().map(|r| r.id));
+            kept.entries.push(j);
+            continue;
         }
         broken = true;
         store.delete(&journal_path(&j.entry.split, i))?;

@@ -411,6 +411,7 @@ mod tests {
     /// The real published test/radiology slice: every line parses and line 948's extra
     /// whitespace is recorded.
     #[test]
+    #[allow(clippy::print_stderr)]
     fn real_metadata_parses_when_present() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../shared/real-metadata/roco");
