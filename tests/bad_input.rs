@@ -93,4 +93,19 @@ fn bad_arguments_and_inputs_give_one_clear_line() {
     );
     std::fs::write(empty.join("manifest.json"), "{not json").unwrap();
     one_line_error(&["inspect", empty.to_str().unwrap()], "bad manifest");
+    // An unreadable committed manifest is not silently replaced.
+    let src = d.path().join("roco");
+    synth("roco", &src, 16, 1);
+    one_line_error(
+        &[
+            "ingest",
+            "--dataset",
+            "roco",
+            "--src",
+            src.to_str().unwrap(),
+            "--out",
+            empty.to_str().unwrap(),
+        ],
+        "--overwrite",
+    );
 }

@@ -101,21 +101,19 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn Progress) -> Result<IngestRep
     let listing = src.listing_hash(&files)?;
     let options = options_json(opts, reader.as_ref());
     let key = run_key(opts.dataset, &options, &listing);
-    if let Some(m) = Manifest::load_opt(&store).ok().flatten() {
-        if m.ingest_options == options
-            && m.source.listing_sha256 == listing
-            && m.dataset == opts.dataset.name()
-        {
+    match Manifest::load_opt(&store) {
+        Ok(None) => {}
+        Ok(Some(m)) if same_run(&m, opts.dataset, &options, &listing) => {
             return Ok(done_report(m, start));
         }
-        if !opts.overwrite {
+        Err(e) if !matches!(e, unimlip_shards::Error::BadManifest { .. }) => return Err(e.into()),
+        // A different or unreadable committed dataset is replaced only when asked to.
+        _ if !opts.overwrite => {
             return Err(Error::OutputExists {
                 url: store.url().to_string(),
             });
         }
-    }
-    if opts.overwrite || store.size(MANIFEST_PATH)?.is_some() {
-        store.delete(MANIFEST_PATH)?;
+        _ => store.delete(MANIFEST_PATH)?,
     }
     progress.phase("checking earlier shards");
     let kept = journal::load(&store, &key)?;
@@ -139,6 +137,12 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn Progress) -> Result<IngestRep
         reencoded: run.reencoded,
         already_complete: false,
     })
+}
+
+fn same_run(m: &Manifest, dataset: Dataset, options: &serde_json::Value, listing: &str) -> bool {
+    m.dataset == dataset.name()
+        && &m.ingest_options == options
+        && m.source.listing_sha256 == listing
 }
 
 fn done_report(manifest: Manifest, start: Instant) -> IngestReport {
