@@ -66,6 +66,7 @@ fn shards_open_in_pyarrow_with_the_expected_values() {
         "qa",
         "license",
         "extra",
+        "mask",
     ];
     assert_eq!(v["columns"], serde_json::json!(want));
     assert_eq!(v["image_compression"], serde_json::json!(["UNCOMPRESSED"]));

@@ -459,7 +459,11 @@ fn process(input: Input, src: &Source, resize: ResizePolicy) -> Outcome {
     let Pending {
         mut record,
         image_path,
+        mask_path,
     } = *pending;
+    if let Some(Fetch::Bytes(m)) = mask_path.map(|p| src.fetch(&p)) {
+        record.mask = Some(m);
+    }
     let reject = |reason: &str, detail: String, record: &Record| QuarantineEntry {
         source: image_path.clone(),
         id: Some(record.id.clone()),

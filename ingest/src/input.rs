@@ -13,6 +13,19 @@ pub struct Pending {
     pub record: Record,
     /// The image path relative to the source root.
     pub image_path: String,
+    /// A segmentation mask to store beside the image, relative to the source root.
+    pub mask_path: Option<String>,
+}
+
+impl Pending {
+    /// A record whose image is at `image_path`, with no mask.
+    pub fn new(record: Record, image_path: String) -> Pending {
+        Pending {
+            record,
+            image_path,
+            mask_path: None,
+        }
+    }
 }
 
 /// One input record of a dataset.
@@ -77,6 +90,7 @@ pub fn blank_record(id: &str, split: &str) -> Record {
         qa: None,
         license: None,
         extra: None,
+        mask: None,
     }
 }
 

@@ -32,14 +32,19 @@ mod input;
 mod journal;
 mod normalize;
 mod pool;
+mod report;
 mod source;
 pub mod synth;
+mod table;
 
-pub use datasets::{Dataset, DatasetReader};
+pub use datasets::{
+    CHEXPERT_LABELS, Dataset, DatasetReader, NIH_LABELS, mimic_image_path, nih_labels,
+};
 pub use error::{Error, Result};
 pub use ingest::{FAULT_ABORT_AFTER_SHARDS, IngestOptions, IngestReport, Progress, Quiet, ingest};
 pub use input::{Input, Pending};
 pub use journal::JOURNAL_DIR;
 pub use normalize::{MAX_PIXELS, Normalized, Rejection, ResizePolicy, normalize, sniff};
 pub use pool::ordered_map;
+pub use report::{Sections, sections};
 pub use source::{Fetch, Source};

@@ -109,6 +109,25 @@ impl Source {
         }
     }
 
+    /// Every file under the root whose name ends with `suffix`, as sorted relative paths.
+    pub fn find_files(&self, suffix: &str) -> Result<Vec<String>> {
+        let mut out = match self {
+            Source::Local(root) => {
+                let mut v = Vec::new();
+                walk(root, root, suffix, &mut v)?;
+                v
+            }
+            Source::Remote(s) => s
+                .list("")?
+                .into_iter()
+                .map(|l| l.path)
+                .filter(|p| p.ends_with(suffix))
+                .collect(),
+        };
+        out.sort();
+        Ok(out)
+    }
+
     /// SHA-256 over the given metadata files: each file's path, size and content hash.
     pub fn listing_hash(&self, files: &[String]) -> Result<String> {
         let mut all = Sha256::new();
@@ -130,6 +149,24 @@ impl Source {
         }
         Ok(hex::encode(all.finalize()))
     }
+}
+
+fn walk(root: &Path, dir: &Path, suffix: &str, out: &mut Vec<String>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::read(dir.display().to_string(), e))?;
+    for e in entries {
+        let e = e.map_err(|e| Error::read(dir.display().to_string(), e))?;
+        let path = e.path();
+        let kind = e
+            .file_type()
+            .map_err(|e| Error::read(path.display().to_string(), e))?;
+        if kind.is_dir() {
+            walk(root, &path, suffix, out)?;
+        } else if kind.is_file() && path.to_string_lossy().ends_with(suffix) {
+            let rel = path.strip_prefix(root).expect("under root");
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    Ok(())
 }
 
 fn fetch_local(root: &Path, rel: &str) -> Fetch {

@@ -53,8 +53,17 @@ pub fn records_to_batch(records: &[Record]) -> Result<RecordBatch> {
         qa_array(records),
         strs(&|r| r.license.as_deref()),
         strs(&|r| r.extra.as_deref()),
+        mask_array(records),
     ];
     RecordBatch::try_new(schema(), columns).map_err(|e| Error::parquet("<batch>", e))
+}
+
+fn mask_array(records: &[Record]) -> ArrayRef {
+    let mut b = BinaryBuilder::new();
+    records
+        .iter()
+        .for_each(|r| b.append_option(r.mask.as_deref()));
+    Arc::new(b.finish())
 }
 
 fn labels_array(records: &[Record]) -> ArrayRef {
@@ -173,6 +182,10 @@ impl<'a> Columns<'a> {
             qa: self.qa(i),
             license: self.str(col::LICENSE, i),
             extra: self.str(col::EXTRA, i),
+            mask: {
+                let m = self.col(col::MASK).as_binary::<i32>();
+                m.is_valid(i).then(|| m.value(i).to_vec())
+            },
             id,
         })
     }
@@ -243,6 +256,7 @@ pub(crate) mod tests {
             }]),
             license: Some("CC BY".into()),
             extra: Some("{}".into()),
+            mask: Some(vec![1, 2]),
         }
     }
 
@@ -252,6 +266,7 @@ pub(crate) mod tests {
         b.labels = None;
         b.qa = None;
         b.caption = None;
+        b.mask = None;
         let recs = vec![sample("a", 5), b];
         let batch = records_to_batch(&recs).unwrap();
         let back = batch_to_records(&batch).unwrap();

@@ -91,6 +91,8 @@ pub struct Record {
     pub license: Option<String>,
     /// JSON object text with the source's other fields.
     pub extra: Option<String>,
+    /// Segmentation mask (PNG bytes) that comes with the image, if any.
+    pub mask: Option<Vec<u8>>,
 }
 
 impl Record {
@@ -106,6 +108,7 @@ impl Record {
         let text =
             opt(&self.caption) + opt(&self.extra) + opt(&self.source_path) + opt(&self.subset);
         let labels = self.labels.as_ref().map_or(0, |l| l.len() * 4);
-        (self.image.len() + fixed + text + labels + qa) as u64
+        let mask = self.mask.as_ref().map_or(0, Vec::len);
+        (self.image.len() + mask + fixed + text + labels + qa) as u64
     }
 }

@@ -45,6 +45,8 @@ pub mod col {
     pub const LICENSE: &str = "license";
     /// JSON object with every other field of the source.
     pub const EXTRA: &str = "extra";
+    /// Segmentation mask (PNG bytes), when the dataset has one.
+    pub const MASK: &str = "mask";
 }
 
 /// Field names of the `qa` struct, in order.
@@ -94,6 +96,7 @@ fn build() -> SchemaRef {
         Field::new(col::QA, DataType::List(Arc::new(qa_item)), true),
         utf8(col::LICENSE),
         utf8(col::EXTRA),
+        Field::new(col::MASK, DataType::Binary, true),
     ]))
 }
 
@@ -108,6 +111,6 @@ mod tests {
             assert!(!s.field_with_name(name).unwrap().is_nullable(), "{name}");
         }
         assert!(s.field_with_name(col::CAPTION).unwrap().is_nullable());
-        assert_eq!(s.fields().len(), 18);
+        assert_eq!(s.fields().len(), 19);
     }
 }

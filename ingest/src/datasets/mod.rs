@@ -1,7 +1,17 @@
 //! One reader per published dataset layout.
 
+mod chexpert;
+mod mimic;
+mod nih;
 mod pmc_oa;
+mod qa;
 mod roco;
+mod slake;
+mod vqa_rad;
+
+pub use chexpert::LABELS as CHEXPERT_LABELS;
+pub use mimic::image_path as mimic_image_path;
+pub use nih::{LABELS as NIH_LABELS, nih_labels};
 
 use crate::input::Inputs;
 use crate::source::Source;
@@ -14,19 +24,47 @@ pub enum Dataset {
     PmcOa,
     /// ROCO (razorx89/roco-dataset), radiology and non-radiology.
     Roco,
+    /// MIMIC-CXR-JPG v2.0.0 / v2.1.0, with reports when present.
+    MimicCxr,
+    /// CheXpert v1.0 and CheXpert-v1.0-small.
+    Chexpert,
+    /// NIH ChestX-ray14.
+    NihCxr14,
+    /// VQA-RAD (OSF release, MEVF split).
+    VqaRad,
+    /// SLAKE 1.0.
+    Slake,
 }
 
 impl Dataset {
     /// Names accepted on the command line.
-    pub const NAMES: &'static [&'static str] = &["pmc-oa", "roco"];
+    pub const NAMES: &'static [&'static str] = &[
+        "pmc-oa",
+        "roco",
+        "mimic-cxr",
+        "chexpert",
+        "nih-cxr14",
+        "vqa-rad",
+        "slake",
+    ];
+
+    /// Every dataset, in [`Dataset::NAMES`] order.
+    pub const ALL: [Dataset; 7] = [
+        Dataset::PmcOa,
+        Dataset::Roco,
+        Dataset::MimicCxr,
+        Dataset::Chexpert,
+        Dataset::NihCxr14,
+        Dataset::VqaRad,
+        Dataset::Slake,
+    ];
 
     /// Parses a command-line name.
     pub fn parse(name: &str) -> Result<Dataset> {
-        match name {
-            "pmc-oa" => Ok(Dataset::PmcOa),
-            "roco" => Ok(Dataset::Roco),
-            other => Err(Error::UnknownDataset(other.to_string())),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|d| d.name() == name)
+            .ok_or_else(|| Error::UnknownDataset(name.to_string()))
     }
 
     /// The command-line name.
@@ -34,23 +72,31 @@ impl Dataset {
         match self {
             Dataset::PmcOa => "pmc-oa",
             Dataset::Roco => "roco",
+            Dataset::MimicCxr => "mimic-cxr",
+            Dataset::Chexpert => "chexpert",
+            Dataset::NihCxr14 => "nih-cxr14",
+            Dataset::VqaRad => "vqa-rad",
+            Dataset::Slake => "slake",
         }
     }
 
     /// Opens the dataset's reader over a source root.
     pub fn reader(self, src: &Source, variant: Option<&str>) -> Result<Box<dyn DatasetReader>> {
-        match self {
-            Dataset::PmcOa => Ok(Box::new(pmc_oa::PmcOa::open(src, variant)?)),
-            Dataset::Roco => {
-                if let Some(v) = variant {
-                    return Err(Error::InvalidOption {
-                        option: "--variant",
-                        reason: format!("roco has no variant `{v}`"),
-                    });
-                }
-                Ok(Box::new(roco::Roco::open(src)?))
-            }
+        if let (Some(v), false) = (variant, self == Dataset::PmcOa) {
+            return Err(Error::InvalidOption {
+                option: "--variant",
+                reason: format!("{} has no variant `{v}`", self.name()),
+            });
         }
+        Ok(match self {
+            Dataset::PmcOa => Box::new(pmc_oa::PmcOa::open(src, variant)?),
+            Dataset::Roco => Box::new(roco::Roco::open(src)?),
+            Dataset::MimicCxr => Box::new(mimic::Mimic::open(src)?),
+            Dataset::Chexpert => Box::new(chexpert::Chexpert::open(src)?),
+            Dataset::NihCxr14 => Box::new(nih::Nih::open(src)?),
+            Dataset::VqaRad => Box::new(vqa_rad::VqaRad::open(src)?),
+            Dataset::Slake => Box::new(slake::Slake::open(src)?),
+        })
     }
 }
 

@@ -126,7 +126,7 @@ struct LineCtx {
 }
 
 /// A JSON scalar as text (numbers and booleans appear where strings are expected).
-fn scalar_text(v: &Value) -> Option<String> {
+pub(crate) fn scalar_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -175,7 +175,7 @@ impl LineCtx {
         record.source_path = Some(image_path.clone());
         record.caption = Some(caption);
         record.extra = Some(Value::Object(extra(obj, caption_raw)).to_string());
-        Input::Ready(Box::new(Pending { record, image_path }))
+        Input::Ready(Box::new(Pending::new(record, image_path)))
     }
 }
 

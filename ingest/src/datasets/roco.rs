@@ -222,7 +222,7 @@ impl Folder {
         let (extra, license) = extra(side, caption_raw);
         record.license = license;
         record.extra = Some(Value::Object(extra).to_string());
-        Ok(Input::Ready(Box::new(Pending { record, image_path })))
+        Ok(Input::Ready(Box::new(Pending::new(record, image_path))))
     }
 
     fn side_fields(&mut self, id: &str) -> Result<Side> {

@@ -2,9 +2,14 @@
 //! images whose captions describe them and the real quirks planted. The same seed gives the
 //! same bytes.
 
+mod chexpert;
+mod mimic;
+mod nih;
 mod picture;
 mod pmc_oa;
 mod roco;
+mod slake;
+mod vqa_rad;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -62,6 +67,11 @@ pub fn synth(dataset: Dataset, out: &Path, n: usize, seed: u64) -> Result<SynthR
     match dataset {
         Dataset::Roco => roco::write(out, n, seed),
         Dataset::PmcOa => pmc_oa::write(out, n, seed),
+        Dataset::Chexpert => chexpert::write(out, n, seed),
+        Dataset::NihCxr14 => nih::write(out, n, seed),
+        Dataset::MimicCxr => mimic::write(out, n, seed),
+        Dataset::VqaRad => vqa_rad::write(out, n, seed),
+        Dataset::Slake => slake::write(out, n, seed),
     }
 }
 
@@ -71,6 +81,50 @@ pub(crate) fn write_file(root: &Path, rel: &str, bytes: &[u8]) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::read(dir.display().to_string(), e))?;
     }
     std::fs::write(&p, bytes).map_err(|e| Error::read(p.display().to_string(), e))
+}
+
+/// Gzip-compresses text (fixed settings, so the same text gives the same bytes).
+pub(crate) fn gz(text: &str) -> Vec<u8> {
+    let mut z = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut z, text.as_bytes()).expect("in-memory gzip");
+    z.finish().expect("in-memory gzip")
+}
+
+/// A random label vector: each entry positive with probability `p`, uncertain (-1) with `pu`,
+/// negative (0) with `pn`, else not mentioned (NaN).
+pub(crate) fn random_labels(
+    rng: &mut rand_chacha::ChaCha8Rng,
+    k: usize,
+    p: f64,
+    pu: f64,
+    pn: f64,
+) -> Vec<f32> {
+    use rand::Rng;
+    (0..k)
+        .map(|_| {
+            let x: f64 = rng.random();
+            if x < p {
+                1.0
+            } else if x < p + pu {
+                -1.0
+            } else if x < p + pu + pn {
+                0.0
+            } else {
+                f32::NAN
+            }
+        })
+        .collect()
+}
+
+/// A label as the CheXpert-style CSVs write it: `1.0`, `0.0`, `-1.0` or empty.
+pub(crate) fn label_cell(v: f32) -> String {
+    if v.is_nan() {
+        String::new()
+    } else {
+        format!("{v:.1}")
+    }
 }
 
 /// A PNG whose header claims `w`×`h` grey pixels, with a tiny (wrong) image body: rejected on

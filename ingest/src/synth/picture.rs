@@ -99,6 +99,52 @@ pub fn render(scene: &Scene, w: u32, h: u32, grey: bool, rng: &mut ChaCha8Rng) -
     DynamicImage::ImageRgb8(img)
 }
 
+/// A chest-radiograph-like grey image where finding `k` of `labels` (1 = present, -1 =
+/// uncertain) shows as a bright blob at a place of its own, so a classifier can learn them.
+pub fn radiograph(labels: &[f32], w: u32, h: u32, rng: &mut ChaCha8Rng) -> GrayImage {
+    let seed: u32 = rng.random();
+    let spots: Vec<(f32, f32, f32)> = labels
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| **v == 1.0 || **v == -1.0)
+        .map(|(k, v)| {
+            let a = k as f32 * 2.399_963;
+            let rad = 0.12 + 0.05 * (k % 5) as f32;
+            let (cx, cy) = (0.5 + rad * a.cos(), 0.5 + rad * a.sin());
+            (
+                cx * w as f32,
+                cy * h as f32,
+                if *v == 1.0 { 90.0 } else { 45.0 },
+            )
+        })
+        .collect();
+    let r2 = (w.min(h) as f32 * 0.07).powi(2);
+    GrayImage::from_fn(w, h, |x, y| {
+        let (xf, yf) = (x as f32 / w as f32 - 0.5, y as f32 / h as f32 - 0.5);
+        let lungs = if (xf.abs() - 0.2).powi(2) / 0.03 + yf.powi(2) / 0.12 < 1.0 {
+            -50.0
+        } else {
+            0.0
+        };
+        let mut v = 150.0 + lungs + noise(seed, x, y) * 12.0;
+        for (cx, cy, gain) in &spots {
+            let d = (x as f32 - cx).powi(2) + (y as f32 - cy).powi(2);
+            if d < r2 {
+                v += gain * (1.0 - d / r2);
+            }
+        }
+        Luma([v.clamp(0.0, 255.0) as u8])
+    })
+}
+
+/// Encodes as PNG (8- or 16-bit as the image is).
+pub fn png(img: &DynamicImage) -> Vec<u8> {
+    let mut out = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .expect("in-memory PNG encoding");
+    out
+}
+
 /// Cheap deterministic per-pixel noise in [-1, 1].
 fn noise(seed: u32, x: u32, y: u32) -> f32 {
     let mut h = seed ^ x.wrapping_mul(0x9E37_79B1) ^ y.wrapping_mul(0x85EB_CA77);
