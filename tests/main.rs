@@ -7,6 +7,8 @@ mod util;
 mod bad_input;
 /// synth → ingest → inspect on local disk, with every count checked.
 mod ingest_local;
+/// MIMIC-CXR, CheXpert, NIH, VQA-RAD and SLAKE from their published layouts.
+mod more_datasets;
 /// The shards open in pyarrow with the v1 columns and the expected values.
 mod pyarrow;
 /// An ingest killed mid-run, then re-run, ends with the same shards.
