@@ -18,6 +18,48 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Summarise (and optionally verify) an ingested dataset.
     Inspect(InspectArgs),
+    /// Write a reproducible evaluation split (ids + recipe) under the dataset's splits/ folder.
+    Splits(SplitsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SplitsArgs {
+    /// Dataset root URL or folder (an ingested dataset).
+    #[arg(long)]
+    pub data: String,
+    /// Recipe: official, lowdata, from-file, roco-2000 or pmc-clip-compat.
+    #[arg(long)]
+    pub recipe: String,
+    /// Share of the training pool kept (lowdata), e.g. 0.01, 0.1, 1.0.
+    #[arg(long)]
+    pub fraction: Option<f64>,
+    /// Random seed (lowdata: 0; roco-2000: 42; pmc-clip-compat: 0).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Uncertainty policy (lowdata): u-ones, u-zeros or chexpert-mixed5.
+    #[arg(long, default_value = "u-ones")]
+    pub policy: String,
+    /// Views kept (lowdata): frontal or all.
+    #[arg(long, default_value = "frontal")]
+    pub views: String,
+    /// Subset size rounding (lowdata): floor (int(), Huang et al.) or round (Python round, MRM).
+    #[arg(long, default_value = "floor")]
+    pub rounding: String,
+    /// A published id list as PART=PATH (from-file); repeat for several parts.
+    #[arg(long)]
+    pub file: Vec<String>,
+    /// Number of pairs (roco-2000, pmc-clip-compat).
+    #[arg(long)]
+    pub n: Option<usize>,
+    /// Split name (file stem under splits/); each recipe has a default.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Allow a patient in both train and another part (the CheXpert / MGCA recipes do).
+    #[arg(long)]
+    pub allow_patient_overlap: bool,
+    /// Print the split description as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -15,5 +15,7 @@ mod pyarrow;
 mod resume;
 /// The same ingest on a real S3 server on loopback (s3s-fs).
 mod s3;
+/// Reproducible evaluation splits: recipes, determinism, patient disjointness.
+mod splits;
 /// `inspect --verify` catches a shard altered by one byte.
 mod verify;

@@ -21,7 +21,9 @@ mod error;
 mod manifest;
 mod quarantine;
 mod record;
+mod scan;
 mod schema;
+pub mod splits;
 mod store;
 mod verify;
 mod writer;
@@ -34,6 +36,7 @@ pub use manifest::{
 };
 pub use quarantine::{QuarantineEntry, decode_quarantine, encode_quarantine};
 pub use record::{ImageFormat, ImageInfo, QaItem, Record};
+pub use scan::{MetaRow, scan_meta};
 pub use schema::{QA_FIELDS, SCHEMA_VERSION, col, schema};
 pub use store::{Listed, Store, redact_url};
 pub use verify::{fetch_verified, read_shard, sha256_hex, verify_shard_bytes};

@@ -2,6 +2,7 @@
 
 mod ingest;
 mod inspect;
+mod splits;
 mod synth;
 
 use std::io::Write;
@@ -15,5 +16,6 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::Synth(a) => synth::run(a, out),
         Command::Ingest(a) => ingest::run(a, out),
         Command::Inspect(a) => inspect::run(a, out),
+        Command::Splits(a) => splits::run(a, out),
     }
 }
