@@ -64,7 +64,7 @@ pub struct SplitsArgs {
 
 #[derive(Debug, Args)]
 pub struct SynthArgs {
-    /// Dataset layout to write: pmc-oa or roco.
+    /// Dataset layout to write: pmc-oa, roco, mimic-cxr, chexpert, nih-cxr14, vqa-rad or slake.
     #[arg(long)]
     pub dataset: String,
     /// Folder to write it into (created if missing).
@@ -83,12 +83,12 @@ pub struct SynthArgs {
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// Dataset layout to read: pmc-oa or roco.
-    #[arg(long)]
-    pub dataset: String,
+    /// Dataset layout to read: pmc-oa, roco, mimic-cxr, chexpert, nih-cxr14, vqa-rad or slake.
+    #[arg(long, required_unless_present = "commit")]
+    pub dataset: Option<String>,
     /// Dataset root: a local folder or an object-store URL.
-    #[arg(long)]
-    pub src: String,
+    #[arg(long, required_unless_present = "commit")]
+    pub src: Option<String>,
     /// Output root: a local folder, file://, s3://, gs://, az://, abfs:// or memory:// URL.
     #[arg(long)]
     pub out: String,
@@ -110,6 +110,12 @@ pub struct IngestArgs {
     /// Replace a committed dataset made from other inputs or options.
     #[arg(long)]
     pub overwrite: bool,
+    /// Process only part I of N (0-based), e.g. one Slurm array task; then run --commit.
+    #[arg(long, value_name = "I/N", conflicts_with = "commit")]
+    pub partition: Option<String>,
+    /// Merge the finished parts of a partitioned ingest into one manifest (needs only --out).
+    #[arg(long)]
+    pub commit: bool,
     /// Print the final report as one JSON object instead of the summary.
     #[arg(long)]
     pub json: bool,

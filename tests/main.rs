@@ -9,6 +9,8 @@ mod bad_input;
 mod ingest_local;
 /// MIMIC-CXR, CheXpert, NIH, VQA-RAD and SLAKE from their published layouts.
 mod more_datasets;
+/// Scale-out ingest: parts in separate processes, then one commit.
+mod partition;
 /// The shards open in pyarrow with the v1 columns and the expected values.
 mod pyarrow;
 /// An ingest killed mid-run, then re-run, ends with the same shards.

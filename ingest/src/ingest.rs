@@ -21,6 +21,7 @@ use crate::datasets::{Dataset, DatasetReader};
 use crate::input::{Input, Pending};
 use crate::journal::{self, JOURNAL_DIR, JournalEntry, Kept};
 use crate::normalize::{ResizePolicy, normalize};
+use crate::parts::{PartFile, Partition};
 use crate::pool::ordered_map;
 use crate::source::{Fetch, Source};
 use crate::{Error, Result};
@@ -48,6 +49,8 @@ pub struct IngestOptions {
     pub variant: Option<String>,
     /// Replace a committed dataset made from other inputs or options.
     pub overwrite: bool,
+    /// Process only this part of the source; `ingest --commit` merges the parts.
+    pub partition: Option<Partition>,
 }
 
 /// Receives progress events; the CLI draws a progress bar from them.
@@ -81,6 +84,8 @@ pub struct IngestReport {
     pub reencoded: u64,
     /// Whether the output was already complete (nothing was done).
     pub already_complete: bool,
+    /// Whether the manifest was committed (a partition run leaves a part file instead).
+    pub committed: bool,
 }
 
 /// A worker's verdict on one input.
@@ -101,6 +106,11 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn Progress) -> Result<IngestRep
     let listing = src.listing_hash(&files)?;
     let options = options_json(opts, reader.as_ref());
     let key = run_key(opts.dataset, &options, &listing);
+    let journal_dir = match opts.partition {
+        Some(p) => format!("{JOURNAL_DIR}/{}", p.tag()),
+        None => JOURNAL_DIR.to_string(),
+    };
+    let journal_key = format!("{key}:{}", journal_dir);
     match Manifest::load_opt(&store) {
         Ok(None) => {}
         Ok(Some(m)) if same_run(&m, opts.dataset, &options, &listing) => {
@@ -116,17 +126,32 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn Progress) -> Result<IngestRep
         _ => store.delete(MANIFEST_PATH)?,
     }
     progress.phase("checking earlier shards");
-    let kept = journal::load(&store, &key)?;
+    let kept = journal::load(&store, &journal_dir, &journal_key)?;
     let source = SourceInfo {
         root: src.describe(),
         listing_sha256: listing,
         files,
     };
-    let mut run = Run::new(&store, opts, key, kept)?;
+    let mut run = Run::new(&store, opts, journal_key, journal_dir, kept)?;
     progress.phase("ingesting");
     run.stream(reader.as_ref(), &src, opts, progress)?;
     progress.phase("committing");
-    let manifest = run.commit(opts, options, source, reader.label_names())?;
+    let (manifest, quarantine) = run.finish(opts, options, source, reader.label_names())?;
+    match opts.partition {
+        None => manifest.commit(&store)?,
+        Some(partition) => {
+            let part = PartFile {
+                run_key: key,
+                partition,
+                manifest: manifest.clone(),
+                quarantine,
+            };
+            store.put(
+                &partition.path(),
+                serde_json::to_vec_pretty(&part).expect("part serialises"),
+            )?;
+        }
+    }
     Ok(IngestReport {
         manifest,
         seconds: start.elapsed().as_secs_f64(),
@@ -136,6 +161,7 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn Progress) -> Result<IngestRep
         kept_original: run.kept_original,
         reencoded: run.reencoded,
         already_complete: false,
+        committed: opts.partition.is_none(),
     })
 }
 
@@ -155,11 +181,13 @@ fn done_report(manifest: Manifest, start: Instant) -> IngestReport {
         kept_original: 0,
         reencoded: 0,
         already_complete: true,
+        committed: true,
     }
 }
 
 fn options_json(opts: &IngestOptions, reader: &dyn DatasetReader) -> serde_json::Value {
     json!({
+        "partitions": opts.partition.map_or(1, |p| p.count),
         "resize": opts.resize.to_string(),
         "row_group_bytes": opts.writer.row_group_bytes,
         "shard_bytes": opts.writer.shard_bytes,
@@ -191,6 +219,8 @@ struct SplitState {
 struct Run<'a> {
     store: &'a Store,
     key: String,
+    journal_dir: String,
+    partition: Option<Partition>,
     spool: tempfile::TempDir,
     writer_opts: WriterOptions,
     splits: BTreeMap<String, SplitState>,
@@ -211,6 +241,7 @@ impl<'a> Run<'a> {
         store: &'a Store,
         opts: &IngestOptions,
         key: String,
+        journal_dir: String,
         kept: BTreeMap<String, Kept>,
     ) -> Result<Self> {
         let spool = tempfile::Builder::new()
@@ -220,6 +251,8 @@ impl<'a> Run<'a> {
         let mut run = Run {
             store,
             key,
+            journal_dir,
+            partition: opts.partition,
             spool,
             writer_opts: opts.writer,
             splits: BTreeMap::new(),
@@ -256,10 +289,14 @@ impl<'a> Run<'a> {
     fn split_state(&mut self, split: &str) -> &mut SplitState {
         let first = self.kept.get(split).map_or(0, |k| k.entries.len() as u32);
         let (spool, opts) = (self.spool.path().to_path_buf(), self.writer_opts);
+        let stem = match self.partition {
+            Some(p) => format!("{split}-{}", p.tag()),
+            None => split.to_string(),
+        };
         self.splits
             .entry(split.to_string())
             .or_insert_with(|| SplitState {
-                writer: ShardWriter::new(split, first, &spool, opts),
+                writer: ShardWriter::new(split, first, &spool, opts).with_stem(&stem),
                 consumed: 0,
                 pending: Vec::new(),
             })
@@ -277,7 +314,16 @@ impl<'a> Run<'a> {
             .iter()
             .map(|(s, st)| (s.clone(), st.consumed))
             .collect();
-        let inputs = reader.inputs()?.filter(move |i| match i {
+        let part = self.partition;
+        let mut seq = 0u64;
+        let inputs = reader.inputs()?.filter(move |i| {
+            seq += 1;
+            match (i, part) {
+                (Ok(input), Some(p)) => p.owns(seq - 1, input),
+                _ => true,
+            }
+        });
+        let inputs = inputs.filter(move |i| match i {
             Ok(input) => match skip.get_mut(input.split()) {
                 Some(n) if *n > 0 => {
                     *n -= 1;
@@ -330,7 +376,6 @@ impl<'a> Run<'a> {
     }
 
     fn upload(&mut self, done: FinishedShard) -> Result<()> {
-        let index = journal::index_of(&done.entry.path).expect("shard paths carry an index");
         let state = self
             .splits
             .get_mut(&done.entry.split)
@@ -342,7 +387,7 @@ impl<'a> Run<'a> {
             inputs_through: state.consumed,
             quarantine: std::mem::take(&mut state.pending),
         };
-        journal::record(self.store, index, &j)?;
+        journal::record(self.store, &self.journal_dir, &j)?;
         self.shards.push(j);
         self.uploaded += 1;
         if self.abort_after == Some(self.uploaded) {
@@ -351,13 +396,15 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    fn commit(
+    /// Closes the last shards and builds the manifest (committed by the caller) and the full
+    /// quarantine list.
+    fn finish(
         &mut self,
         opts: &IngestOptions,
         options: serde_json::Value,
         source: SourceInfo,
         labels: Vec<String>,
-    ) -> Result<Manifest> {
+    ) -> Result<(Manifest, Vec<QuarantineEntry>)> {
         let mut tail = Vec::new();
         let names: Vec<String> = self.splits.keys().cloned().collect();
         for split in names {
@@ -381,7 +428,10 @@ impl<'a> Run<'a> {
         quarantine.extend(tail);
         let entries: Vec<ShardEntry> = self.shards.iter().map(|j| j.entry.clone()).collect();
         self.remove_stale(&entries)?;
-        let summary = self.write_quarantine(&quarantine)?;
+        let summary = match self.partition {
+            None => self.write_quarantine(&quarantine)?,
+            Some(_) => summarise(&quarantine, None),
+        };
         let manifest = Manifest {
             dataset: opts.dataset.name().to_string(),
             schema_version: SCHEMA_VERSION,
@@ -395,8 +445,8 @@ impl<'a> Run<'a> {
             shards: entries,
             quarantine: summary,
         };
-        manifest.commit(self.store)?;
-        Ok(manifest)
+        manifest.check()?;
+        Ok((manifest, quarantine))
     }
 
     fn write_quarantine(&self, entries: &[QuarantineEntry]) -> Result<QuarantineSummary> {
@@ -415,22 +465,40 @@ impl<'a> Run<'a> {
 
     /// Removes shards and journal entries no longer part of the dataset.
     fn remove_stale(&self, entries: &[ShardEntry]) -> Result<()> {
+        // A part touches only its own shards; a single run owns them all.
+        let mine = |path: &str| {
+            self.partition
+                .is_none_or(|p| path.contains(&format!("-{}-", p.tag())))
+        };
         let live: HashSet<&str> = entries.iter().map(|e| e.path.as_str()).collect();
         for l in self.store.list("shards")? {
-            if !live.contains(l.path.as_str()) {
+            if mine(&l.path) && !live.contains(l.path.as_str()) {
                 self.store.delete(&l.path)?;
             }
         }
         let live_j: HashSet<String> = entries
             .iter()
-            .map(|e| journal::journal_path(&e.split, journal::index_of(&e.path).unwrap_or(0)))
+            .map(|e| journal::journal_path(&self.journal_dir, &e.path))
             .collect();
-        for l in self.store.list(JOURNAL_DIR)? {
+        for l in self.store.list(&self.journal_dir)? {
             if !live_j.contains(&l.path) {
                 self.store.delete(&l.path)?;
             }
         }
         Ok(())
+    }
+}
+
+/// Counts per reason of rejected inputs.
+pub(crate) fn summarise(entries: &[QuarantineEntry], path: Option<&str>) -> QuarantineSummary {
+    let mut by_reason = BTreeMap::new();
+    for q in entries {
+        *by_reason.entry(q.reason.clone()).or_insert(0) += 1;
+    }
+    QuarantineSummary {
+        path: path.map(str::to_string),
+        rows: entries.len() as u64,
+        by_reason,
     }
 }
 

@@ -27,15 +27,19 @@ pub struct JournalEntry {
     pub quarantine: Vec<QuarantineEntry>,
 }
 
-/// The journal path of a shard.
-pub fn journal_path(split: &str, index: u32) -> String {
-    format!("{JOURNAL_DIR}/{split}-{index:05}.json")
+/// The journal path of a shard: `<dir>/<shard file stem>.json`.
+pub fn journal_path(dir: &str, shard: &str) -> String {
+    let name = shard.rsplit('/').next().unwrap_or(shard);
+    format!(
+        "{dir}/{}.json",
+        name.strip_suffix(".parquet").unwrap_or(name)
+    )
 }
 
 /// Writes the journal entry of a shard that has just been uploaded.
-pub fn record(store: &Store, index: u32, j: &JournalEntry) -> Result<()> {
+pub fn record(store: &Store, dir: &str, j: &JournalEntry) -> Result<()> {
     let text = serde_json::to_vec(j).expect("journal serialises");
-    store.put(&journal_path(&j.entry.split, index), text)?;
+    store.put(&journal_path(dir, &j.entry.path), text)?;
     Ok(())
 }
 
@@ -57,16 +61,16 @@ impl Kept {
 
 /// Loads the reusable shards of every split; journal entries that cannot be reused are removed
 /// with their shards.
-pub fn load(store: &Store, key: &str) -> Result<BTreeMap<String, Kept>> {
+pub fn load(store: &Store, dir: &str, key: &str) -> Result<BTreeMap<String, Kept>> {
     let mut by_split: BTreeMap<String, Vec<(u32, JournalEntry)>> = BTreeMap::new();
-    for listed in store.list(JOURNAL_DIR)? {
+    for listed in store.list(dir)? {
         let parsed = store
             .get(&listed.path)
             .ok()
             .and_then(|b| serde_json::from_slice::<JournalEntry>(&b).ok())
             .and_then(|j| index_of(&j.entry.path).map(|i| (i, j)));
         match parsed {
-            Some((i, j)) if j.key == key && journal_path(&j.entry.split, i) == listed.path => {
+            Some((i, j)) if j.key == key && journal_path(dir, &j.entry.path) == listed.path => {
                 by_split
                     .entry(j.entry.split.clone())
                     .or_default()
@@ -78,12 +82,12 @@ pub fn load(store: &Store, key: &str) -> Result<BTreeMap<String, Kept>> {
     let mut out = BTreeMap::new();
     for (split, mut entries) in by_split {
         entries.sort_by_key(|(i, _)| *i);
-        out.insert(split, keep_prefix(store, entries)?);
+        out.insert(split, keep_prefix(store, dir, entries)?);
     }
     Ok(out)
 }
 
-fn keep_prefix(store: &Store, entries: Vec<(u32, JournalEntry)>) -> Result<Kept> {
+fn keep_prefix(store: &Store, dir: &str, entries: Vec<(u32, JournalEntry)>) -> Result<Kept> {
     let mut kept = Kept::default();
     let mut broken = false;
     for (i, j) in entries {
@@ -97,7 +101,7 @@ fn keep_prefix(store: &Store, entries: Vec<(u32, JournalEntry)>) -> Result<Kept>
             continue;
         }
         broken = true;
-        store.delete(&journal_path(&j.entry.split, i))?;
+        store.delete(&journal_path(dir, &j.entry.path))?;
         store.delete(&j.entry.path)?;
     }
     Ok(kept)
@@ -138,9 +142,13 @@ mod tests {
             inputs_through: 1,
             quarantine: vec![],
         };
-        record(&s, 0, &j).unwrap();
-        let kept = load(&s, "new").unwrap();
+        record(&s, JOURNAL_DIR, &j).unwrap();
+        let kept = load(&s, JOURNAL_DIR, "new").unwrap();
         assert!(kept.is_empty());
-        assert!(s.get_opt(&journal_path("train", 0)).unwrap().is_none());
+        assert!(
+            s.get_opt(&journal_path(JOURNAL_DIR, &entry.path))
+                .unwrap()
+                .is_none()
+        );
     }
 }

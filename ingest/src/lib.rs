@@ -12,6 +12,7 @@
 //!     writer: Default::default(),
 //!     variant: None,
 //!     overwrite: false,
+//!     partition: None,
 //! };
 //! let report = ingest(&opts, &Quiet)?;
 //! println!("{} rows", report.manifest.rows());
@@ -31,6 +32,7 @@ mod ingest;
 mod input;
 mod journal;
 mod normalize;
+mod parts;
 mod pool;
 mod report;
 mod source;
@@ -45,6 +47,7 @@ pub use ingest::{FAULT_ABORT_AFTER_SHARDS, IngestOptions, IngestReport, Progress
 pub use input::{Input, Pending};
 pub use journal::JOURNAL_DIR;
 pub use normalize::{MAX_PIXELS, Normalized, Rejection, ResizePolicy, normalize, sniff};
+pub use parts::{PARTS_DIR, PartFile, Partition, commit_parts};
 pub use pool::ordered_map;
 pub use report::{Sections, sections};
 pub use source::{Fetch, Source};

@@ -49,9 +49,9 @@ impl Default for WriterOptions {
 /// Records are handed to the Parquet encoder in batches of at most this many rows.
 const BATCH_ROWS: usize = 256;
 
-/// The path of shard `index` of a split, relative to the dataset root.
-pub fn shard_path(split: &str, index: u32) -> String {
-    format!("shards/{split}-{index:05}.parquet")
+/// The path of shard `index` of a split (or part stem), relative to the dataset root.
+pub fn shard_path(stem: &str, index: u32) -> String {
+    format!("shards/{stem}-{index:05}.parquet")
 }
 
 /// A shard that is complete on local disk and ready to upload.
@@ -94,6 +94,7 @@ struct OpenShard {
 /// Writes the records of one split into a sequence of shards.
 pub struct ShardWriter {
     split: String,
+    stem: String,
     next_index: u32,
     spool: PathBuf,
     opts: WriterOptions,
@@ -119,11 +120,19 @@ impl ShardWriter {
     pub fn new(split: &str, first_index: u32, spool: &Path, opts: WriterOptions) -> Self {
         ShardWriter {
             split: split.to_string(),
+            stem: split.to_string(),
             next_index: first_index,
             spool: spool.to_path_buf(),
             opts,
             open: None,
         }
+    }
+
+    /// Names shards `shards/<stem>-NNNNN.parquet` instead of by the split alone (the parts of a
+    /// partitioned ingest use `<split>-pIIIIofNNNN`).
+    pub fn with_stem(mut self, stem: &str) -> Self {
+        self.stem = stem.to_string();
+        self
     }
 
     /// The index the next shard will get.
@@ -145,7 +154,7 @@ impl ShardWriter {
         if self.open.is_none() {
             self.open = Some(self.open_shard()?);
         }
-        let path = shard_path(&self.split, self.next_index);
+        let path = shard_path(&self.stem, self.next_index);
         let open = self.open.as_mut().expect("opened above");
         open.rg_bytes += record.approx_bytes();
         open.rg_rows += 1;
@@ -196,7 +205,7 @@ impl ShardWriter {
 
     fn finish_open(&mut self) -> Result<FinishedShard> {
         let mut open = self.open.take().expect("an open shard");
-        let path = shard_path(&self.split, self.next_index);
+        let path = shard_path(&self.stem, self.next_index);
         close_row_group(&mut open, &path)?;
         open.writer.finish().map_err(|e| Error::parquet(&path, e))?;
         let sink = open.writer.inner_mut();

@@ -4,14 +4,19 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use unimlip_ingest::{Dataset, IngestOptions, IngestReport, ResizePolicy, ingest};
-use unimlip_shards::WriterOptions;
+use unimlip_ingest::{
+    Dataset, IngestOptions, IngestReport, Partition, ResizePolicy, commit_parts, ingest,
+};
+use unimlip_shards::{Store, WriterOptions};
 
 use crate::cli::IngestArgs;
 use crate::fmt::{bytes, parse_size};
 use crate::progress::Bar;
 
 pub fn run(a: IngestArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    if a.commit {
+        return commit(&a, out);
+    }
     let opts = options(&a)?;
     let bar = Bar::new();
     let report = ingest(&opts, &bar);
@@ -19,8 +24,8 @@ pub fn run(a: IngestArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let report = report.with_context(|| {
         format!(
             "ingest of {} from {}",
-            a.dataset,
-            unimlip_shards::redact_url(&a.src)
+            opts.dataset.name(),
+            unimlip_shards::redact_url(&opts.src)
         )
     })?;
     if a.json {
@@ -43,20 +48,55 @@ fn options(a: &IngestArgs) -> anyhow::Result<IngestOptions> {
         ..WriterOptions::default()
     };
     Ok(IngestOptions {
-        dataset: Dataset::parse(&a.dataset)?,
-        src: a.src.clone(),
+        dataset: Dataset::parse(a.dataset.as_deref().unwrap_or_default())?,
+        src: a.src.clone().unwrap_or_default(),
         out: a.out.clone(),
         workers,
         resize: a.resize.parse::<ResizePolicy>()?,
         writer,
         variant: a.variant.clone(),
         overwrite: a.overwrite,
+        partition: a
+            .partition
+            .as_deref()
+            .map(str::parse::<Partition>)
+            .transpose()?,
     })
+}
+
+fn commit(a: &IngestArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let store = Store::open(&a.out)?;
+    let m =
+        commit_parts(&store).with_context(|| format!("commit of the parts in {}", store.url()))?;
+    if a.json {
+        writeln!(out, "{}", serde_json::to_string(&m)?)?;
+    } else {
+        writeln!(
+            out,
+            "committed {}: {} rows, {} quarantined, {} shards",
+            m.dataset,
+            m.rows(),
+            m.quarantine.rows,
+            m.shards.len()
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn summary(r: &IngestReport, workers: usize, out: &mut dyn Write) -> anyhow::Result<()> {
     let m = &r.manifest;
     let total: u64 = m.shards.iter().map(|s| s.bytes).sum();
+    if !r.committed {
+        writeln!(
+            out,
+            "part done: {} rows, {} quarantined in {} shards ({:.1} s); run `unimlip ingest --commit --out URL` once every part is done",
+            m.rows(),
+            m.quarantine.rows,
+            m.shards.len(),
+            r.seconds
+        )?;
+        return Ok(());
+    }
     if r.already_complete {
         writeln!(
             out,
