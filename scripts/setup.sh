@@ -7,6 +7,7 @@ set -euo pipefail
 CACHE="${UNIMLIP_CACHE:-$HOME/.cache/unimlip}"
 S3S_VERSION=0.14.1
 PYARROW_VERSION=26.0.1
+PILLOW_VERSION=13.0.0
 mkdir -p "$CACHE"
 
 say() { printf '[setup] %s\n' "$*" >&2; }
@@ -23,6 +24,9 @@ need_apt=()
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+# libjpeg-turbo (bundled with the turbojpeg crate) builds with cmake and its SIMD code with nasm.
+command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
+command -v nasm >/dev/null 2>&1 || need_apt+=(nasm)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   say "installing system packages: ${need_apt[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
@@ -35,16 +39,17 @@ if [ ! -x "$S3S_ROOT/bin/s3s-fs" ]; then
   cargo install --quiet --locked "s3s-fs@$S3S_VERSION" --features binary --root "$S3S_ROOT"
 fi
 
-# pyarrow, to check that the shards open in the reference Parquet reader.
-PY_ENV="$CACHE/venv-pyarrow-$PYARROW_VERSION"
-if [ ! -x "$PY_ENV/bin/python" ] || ! "$PY_ENV/bin/python" -c 'import pyarrow' 2>/dev/null; then
-  say "creating $PY_ENV with pyarrow $PYARROW_VERSION"
+# pyarrow, to check that the shards open in the reference Parquet reader; Pillow for the
+# benchmark's Python baseline.
+PY_ENV="$CACHE/venv-pyarrow-$PYARROW_VERSION-pillow-$PILLOW_VERSION"
+if [ ! -x "$PY_ENV/bin/python" ] || ! "$PY_ENV/bin/python" -c 'import pyarrow, PIL' 2>/dev/null; then
+  say "creating $PY_ENV with pyarrow $PYARROW_VERSION and Pillow $PILLOW_VERSION"
   rm -rf "$PY_ENV"
   python3 -m venv "$PY_ENV" 2>/dev/null || {
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
     python3 -m venv "$PY_ENV"
   }
-  "$PY_ENV/bin/python" -m pip install --quiet --disable-pip-version-check "pyarrow==$PYARROW_VERSION"
+  "$PY_ENV/bin/python" -m pip install --quiet --disable-pip-version-check "pyarrow==$PYARROW_VERSION" "pillow==$PILLOW_VERSION"
 fi
 
 RUST_KEY="$(rustc --version | awk '{print $2}')"

@@ -79,6 +79,12 @@ pub struct SynthArgs {
     /// Print the report (records, expected rows and quarantine counts) as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Benchmark inputs instead (pmc-oa layout, no quirks): longer image side in LO-HI pixels.
+    #[arg(long, value_name = "LO-HI")]
+    pub image_size: Option<String>,
+    /// Benchmark inputs: comma-separated encodings drawn in turn (jpeg, png8, png16).
+    #[arg(long, default_value = "jpeg", requires = "image_size")]
+    pub formats: String,
 }
 
 #[derive(Debug, Args)]

@@ -244,10 +244,18 @@ impl<'a> Run<'a> {
         journal_dir: String,
         kept: BTreeMap<String, Kept>,
     ) -> Result<Self> {
+        // On a local store the spool sits beside the shards, so finished shards are renamed
+        // into place instead of copied.
+        let spool_parent = match store.local_root() {
+            Some(root) => root.join(JOURNAL_DIR),
+            None => std::env::temp_dir(),
+        };
+        std::fs::create_dir_all(&spool_parent)
+            .map_err(|e| Error::read(spool_parent.display().to_string(), e))?;
         let spool = tempfile::Builder::new()
-            .prefix("unimlip-spool-")
-            .tempdir()
-            .map_err(|e| Error::read("<temp dir>", e))?;
+            .prefix(".spool-")
+            .tempdir_in(&spool_parent)
+            .map_err(|e| Error::read(spool_parent.display().to_string(), e))?;
         let mut run = Run {
             store,
             key,
@@ -380,7 +388,7 @@ impl<'a> Run<'a> {
             .splits
             .get_mut(&done.entry.split)
             .expect("split has a writer");
-        self.store.put_file(&done.entry.path, &done.file)?;
+        self.store.put_file_moving(&done.entry.path, &done.file)?;
         let j = JournalEntry {
             key: self.key.clone(),
             entry: done.entry,
@@ -568,7 +576,13 @@ fn process(input: Input, src: &Source, resize: ResizePolicy) -> Outcome {
         }
     };
     let source_bytes = bytes.len() as u64;
-    match normalize(bytes, resize) {
+    let normalized = std::panic::catch_unwind(|| normalize(bytes, resize)).unwrap_or_else(|_| {
+        Err(crate::normalize::Rejection {
+            reason: "corrupt-image",
+            detail: "the decoder panicked on this file".into(),
+        })
+    });
+    match normalized {
         Ok(n) => {
             record.image = n.bytes;
             record.image_info = n.info;

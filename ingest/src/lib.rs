@@ -31,6 +31,7 @@ mod error;
 mod ingest;
 mod input;
 mod journal;
+mod jpeg;
 mod normalize;
 mod parts;
 mod pool;

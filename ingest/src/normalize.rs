@@ -142,9 +142,9 @@ pub fn normalize(bytes: Vec<u8>, policy: ResizePolicy) -> Result<Normalized, Rej
             format!("{w}x{h} is {mp} MP, over 100 MP"),
         ));
     }
-    let img = decode(&bytes, format)?;
-    let (channels, depth, needs_convert) = describe(&img);
     let (tw, th) = policy.target(w, h);
+    let img = decode(&bytes, format, (w, h), (tw, th))?;
+    let (channels, depth, needs_convert) = describe(&img);
     if (tw, th) == (w, h) && !needs_convert {
         let info = ImageInfo {
             format,
@@ -160,7 +160,7 @@ pub fn normalize(bytes: Vec<u8>, policy: ResizePolicy) -> Result<Normalized, Rej
         });
     }
     let img = convert(img, channels, depth, format);
-    let img = if (tw, th) == (w, h) {
+    let img = if (img.width(), img.height()) == (tw, th) {
         img
     } else {
         resize(&img, tw, th)?
@@ -176,13 +176,32 @@ fn dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), Rejection
     Ok(decoder.dimensions())
 }
 
-fn decode(bytes: &[u8], format: ImageFormat) -> Result<DynamicImage, Rejection> {
-    if format == ImageFormat::Jpeg && !has_jpeg_end(bytes) {
-        return Err(reject(
-            "corrupt-image",
-            "truncated JPEG: no end-of-image marker",
-        ));
+/// Decodes enough of the image to validate it and to produce a `tw`×`th` version: JPEGs at a
+/// reduced DCT scale (1/8 when the image is kept as is), everything else in full.
+fn decode(
+    bytes: &[u8],
+    format: ImageFormat,
+    size: (u32, u32),
+    target: (u32, u32),
+) -> Result<DynamicImage, Rejection> {
+    if format == ImageFormat::Jpeg {
+        if !has_jpeg_end(bytes) {
+            return Err(reject(
+                "corrupt-image",
+                "truncated JPEG: no end-of-image marker",
+            ));
+        }
+        let (mw, mh) = if target == size { (1, 1) } else { target };
+        match crate::jpeg::decode_scaled(bytes, mw, mh) {
+            Some(Ok(img)) => return Ok(img),
+            Some(Err(e)) => return Err(reject("corrupt-image", format!("cannot decode: {e}"))),
+            None => {}
+        }
     }
+    decode_full(bytes, format)
+}
+
+fn decode_full(bytes: &[u8], format: ImageFormat) -> Result<DynamicImage, Rejection> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), codec(format));
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(MAX_PIXELS * 8);

@@ -39,6 +39,8 @@ pub struct Store {
     inner: Arc<dyn ObjectStore>,
     prefix: Path,
     url: String,
+    /// The folder behind a local store, where files can be renamed into place.
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Store {
@@ -124,6 +126,7 @@ impl Store {
             inner,
             prefix,
             url: shown,
+            local_root: None,
         })
     }
 
@@ -140,7 +143,13 @@ impl Store {
             inner: Arc::new(fs),
             prefix: Path::default(),
             url,
+            local_root: Some(abs),
         })
+    }
+
+    /// The local folder behind the store, when it is a local store.
+    pub fn local_root(&self) -> Option<&FsPath> {
+        self.local_root.as_deref()
     }
 
     /// The store's URL, without credentials.
@@ -169,6 +178,21 @@ impl Store {
         let payload = PutPayload::from_bytes(bytes.into());
         block_on(self.inner.put(&self.path(rel), payload)).map_err(|e| Self::err("put", rel, e))?;
         Ok(())
+    }
+
+    /// Moves a finished local file into the store: a rename when both are on the same local
+    /// filesystem (atomic, no copy), an upload otherwise.
+    pub fn put_file_moving(&self, rel: &str, local: &FsPath) -> Result<()> {
+        if let Some(root) = &self.local_root {
+            let target = root.join(rel);
+            if let Some(dir) = target.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
+            if std::fs::rename(local, &target).is_ok() {
+                return Ok(());
+            }
+        }
+        self.put_file(rel, local)
     }
 
     /// Uploads a local file; large files go in parts and appear only once complete.

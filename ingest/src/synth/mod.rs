@@ -2,6 +2,7 @@
 //! images whose captions describe them and the real quirks planted. The same seed gives the
 //! same bytes.
 
+mod bench;
 mod chexpert;
 mod mimic;
 mod nih;
@@ -18,6 +19,7 @@ use serde::Serialize;
 
 use crate::{Dataset, Error, Result};
 
+pub use bench::{BenchFormat, write_bench};
 pub use picture::{POSITIONS, SHAPES, Scene, TONES};
 
 /// What a synth run wrote, and what an ingest of it must produce with default options.
