@@ -207,15 +207,10 @@ mod tests {
 
     /// The real published train.csv slice and the reconstructed valid.csv parse completely.
     #[test]
-    #[allow(clippy::print_stderr)]
     fn real_metadata_parses_when_present() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/real-metadata/chexpert");
-        if !root.is_dir() {
-            eprintln!("skipped: ../shared/real-metadata absent");
+        let Some((_, src)) = crate::datasets::real_metadata("chexpert") else {
             return;
-        }
-        let src = Source::open(root.to_str().unwrap()).unwrap();
+        };
         let r = Chexpert::open(&src).unwrap();
         let got: Vec<Input> = r.inputs().unwrap().map(|i| i.unwrap()).collect();
         assert!(got.len() > 100);

@@ -115,3 +115,19 @@ pub trait DatasetReader: Send {
     /// Every input record, in a deterministic order.
     fn inputs(&self) -> Result<Inputs>;
 }
+
+/// The real published metadata of a dataset under `../shared/real-metadata/<name>`, when the
+/// checkout has it (a user's clone does not: the test then skips).
+#[cfg(test)]
+#[allow(clippy::print_stderr)]
+pub(crate) fn real_metadata(name: &str) -> Option<(std::path::PathBuf, Source)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/real-metadata")
+        .join(name);
+    if !root.is_dir() {
+        eprintln!("skipped: ../shared/real-metadata/{name} absent");
+        return None;
+    }
+    let src = Source::open(root.to_str().expect("utf-8 path")).expect("readable folder");
+    Some((root, src))
+}

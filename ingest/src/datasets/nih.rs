@@ -300,15 +300,10 @@ mod tests {
     }
 
     #[test]
-    #[allow(clippy::print_stderr)]
     fn real_metadata_parses_when_present() {
-        let root =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/real-metadata/nih");
-        if !root.is_dir() {
-            eprintln!("skipped: ../shared/real-metadata absent");
+        let Some((_, src)) = crate::datasets::real_metadata("nih") else {
             return;
-        }
-        let src = Source::open(root.to_str().unwrap()).unwrap();
+        };
         let got: Vec<Input> = Nih::open(&src)
             .unwrap()
             .inputs()

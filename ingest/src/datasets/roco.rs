@@ -411,14 +411,10 @@ mod tests {
     /// The real published test/radiology slice: every line parses and line 948's extra
     /// whitespace is recorded.
     #[test]
-    #[allow(clippy::print_stderr)]
     fn real_metadata_parses_when_present() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/real-metadata/roco");
-        if !root.join("data").is_dir() {
-            eprintln!("skipped: ../shared/real-metadata absent");
+        let Some((root, _)) = crate::datasets::real_metadata("roco") else {
             return;
-        }
+        };
         let got = read_all(&root);
         let test_rad: Vec<_> = got
             .iter()

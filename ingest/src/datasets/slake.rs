@@ -131,15 +131,10 @@ mod tests {
     use super::*;
 
     #[test]
-    #[allow(clippy::print_stderr)]
     fn real_files_keep_both_languages_and_flag_qid_1622() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/real-metadata/slake");
-        if !root.is_dir() {
-            eprintln!("skipped: ../shared/real-metadata absent");
+        let Some((_, src)) = crate::datasets::real_metadata("slake") else {
             return;
-        }
-        let src = Source::open(root.to_str().unwrap()).unwrap();
+        };
         let rows: Vec<_> = Slake::open(&src)
             .unwrap()
             .inputs()

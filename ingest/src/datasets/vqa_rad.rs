@@ -160,15 +160,10 @@ mod tests {
     use super::*;
 
     #[test]
-    #[allow(clippy::print_stderr)]
     fn real_osf_and_mevf_files_group_by_image() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/real-metadata/vqa_rad");
-        if !root.is_dir() {
-            eprintln!("skipped: ../shared/real-metadata absent");
+        let Some((_, src)) = crate::datasets::real_metadata("vqa_rad") else {
             return;
-        }
-        let src = Source::open(root.to_str().unwrap()).unwrap();
+        };
         let r = VqaRad::open(&src).unwrap();
         let rows: Vec<_> = r.inputs().unwrap().map(|i| i.unwrap()).collect();
         let ready: Vec<_> = rows

@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::picture::{jpeg, radiograph};
-use super::{SynthReport, label_cell, random_labels, write_file};
+use super::{Plant, SynthReport, label_cell, plant, random_labels, write_file};
 use crate::Result;
 use crate::datasets::CHEXPERT_LABELS;
 
@@ -126,18 +126,11 @@ fn row(
     )));
     let split = if is_valid { "validation" } else { "train" };
     let path = format!("{TOP}/{}", img.rel);
-    match k {
-        3 => report.quarantined("missing-image"),
-        9 => {
-            write_file(out, &path, &bytes[..bytes.len() / 2])?;
-            report.images += 1;
-            report.quarantined("corrupt-image");
-        }
-        _ => {
-            write_file(out, &path, &bytes)?;
-            report.images += 1;
-            report.row(split);
-        }
-    }
+    let how = match k {
+        3 => Plant::Missing,
+        9 => Plant::Cut(2),
+        _ => Plant::Whole,
+    };
+    plant(out, &path, &bytes, how, split, report)?;
     Ok(line)
 }

@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::picture::{jpeg, radiograph};
-use super::{SynthReport, gz, label_cell, random_labels, write_file};
+use super::{Plant, SynthReport, gz, label_cell, plant, random_labels, write_file};
 use crate::Result;
 use crate::datasets::{CHEXPERT_LABELS, mimic_image_path};
 
@@ -137,19 +137,12 @@ fn image(
     } else {
         split
     };
-    match k {
-        7 => report.quarantined("missing-image"),
-        8 => {
-            write_file(out, &path, &bytes[..bytes.len() / 3])?;
-            report.images += 1;
-            report.quarantined("corrupt-image");
-        }
-        _ => {
-            write_file(out, &path, &bytes)?;
-            report.images += 1;
-            report.row(split);
-        }
-    }
+    let how = match k {
+        7 => Plant::Missing,
+        8 => Plant::Cut(3),
+        _ => Plant::Whole,
+    };
+    plant(out, &path, &bytes, how, split, report)?;
     Ok(())
 }
 

@@ -85,6 +85,39 @@ pub(crate) fn write_file(root: &Path, rel: &str, bytes: &[u8]) -> Result<()> {
     std::fs::write(&p, bytes).map_err(|e| Error::read(p.display().to_string(), e))
 }
 
+/// How a synthetic image is written: whole, left out, or cut to `1/n` of its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Plant {
+    Whole,
+    Missing,
+    Cut(usize),
+}
+
+/// Writes (or plants the fault of) one image and records what an ingest must make of it.
+pub(crate) fn plant(
+    out: &Path,
+    path: &str,
+    bytes: &[u8],
+    how: Plant,
+    split: &str,
+    report: &mut SynthReport,
+) -> Result<()> {
+    match how {
+        Plant::Missing => report.quarantined("missing-image"),
+        Plant::Cut(n) => {
+            write_file(out, path, &bytes[..bytes.len() / n])?;
+            report.images += 1;
+            report.quarantined("corrupt-image");
+        }
+        Plant::Whole => {
+            write_file(out, path, bytes)?;
+            report.images += 1;
+            report.row(split);
+        }
+    }
+    Ok(())
+}
+
 /// Gzip-compresses text (fixed settings, so the same text gives the same bytes).
 pub(crate) fn gz(text: &str) -> Vec<u8> {
     let mut z = flate2::GzBuilder::new()
