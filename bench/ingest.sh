@@ -28,23 +28,27 @@ gen small "${BENCH_SMALL:-2000}" 450-512 jpeg 1
 gen large "${BENCH_LARGE:-500}" 2000-3000 jpeg,png8,png16 2
 
 secs() { python3 -c 'import json,sys; print(json.load(sys.stdin)["seconds"])'; }
+median() { python3 -c 'import statistics,sys; print(statistics.median(map(float, sys.argv[1:])))' "$@"; }
 
 bench_one() { # input
   local src="$WORK/$1" n mb
   n=$(wc -l < "$src/pmc_oa_beta.jsonl")
   mb=$(du -sm "$src" | cut -f1)
   cat "$src"/caption_T060_filtered_top4_sep_v0_subfigures/* > /dev/null   # same warm page cache for all three
-  rm -rf "$WORK/out-"*
-  local tu tb tf
-  tu=$("$BIN" ingest --dataset pmc-oa --src "$src" --out "$WORK/out-unimlip" --workers "$CORES" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["seconds"])')
-  tb=$("$PY" bench/baseline_ingest.py "$src" "$WORK/out-baseline" --workers "$CORES" | secs)
-  tf=$("$PY" bench/io_floor.py "$src" "$WORK/out-floor" | secs)
+  local ru=() rb=() rf=() tu tb tf
+  for _ in $(seq "${BENCH_REPEAT:-3}"); do   # interleaved repeats; the median is reported
+    rm -rf "$WORK/out-"*
+    ru+=("$("$BIN" ingest --dataset pmc-oa --src "$src" --out "$WORK/out-unimlip" --workers "$CORES" --json | secs)")
+    rb+=("$("$PY" bench/baseline_ingest.py "$src" "$WORK/out-baseline" --workers "$CORES" | secs)")
+    rf+=("$("$PY" bench/io_floor.py "$src" "$WORK/out-floor" | secs)")
+  done
+  tu=$(median "${ru[@]}"); tb=$(median "${rb[@]}"); tf=$(median "${rf[@]}")
   python3 - "$1" "$n" "$mb" "$CORES" "$tu" "$tb" "$tf" <<'PY'
 import sys
 name, n, mb, cores = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 tu, tb, tf = map(float, sys.argv[5:8])
 rate = lambda t: n / t
-print(f"\n[{name}] {n} images, {mb} MB, {cores} cores")
+print(f"\n[{name}] {n} images, {mb} MB, {cores} cores (median of the repeats)")
 print(f"  {'':<22}{'seconds':>9}{'images/s':>11}{'per core':>11}")
 for label, t, c in (("unimlip ingest", tu, cores), ("python PIL+pyarrow", tb, cores), ("I/O floor (1 proc)", tf, 1)):
     print(f"  {label:<22}{t:>9.2f}{rate(t):>11.1f}{rate(t) / c:>11.1f}")
