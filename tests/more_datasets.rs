@@ -7,13 +7,7 @@ use crate::util::*;
 
 fn ingest_synth(ds: &str, n: usize) -> (tempfile::TempDir, Stored, Value) {
     let d = tempfile::tempdir().unwrap();
-    let (src, out) = (d.path().join("src"), d.path().join("out"));
-    let report = synth(ds, &src, n, 12);
-    ok(&ingest_args(
-        ds,
-        src.to_str().unwrap(),
-        out.to_str().unwrap(),
-    ));
+    let (_, out, report) = synth_and_ingest(ds, d.path(), n, 12);
     let s = read_store(out.to_str().unwrap());
     let rows: BTreeMap<String, u64> = s
         .manifest
@@ -61,7 +55,8 @@ fn chexpert_labels_match_the_csv() {
     let (d, s, _) = ingest_synth("chexpert", 40);
     assert_eq!(s.manifest.label_names.len(), 14);
     assert_eq!(s.manifest.label_names[0], "No Finding");
-    let csv = std::fs::read_to_string(d.path().join("src/CheXpert-v1.0-small/train.csv")).unwrap();
+    let csv = std::fs::read_to_string(d.path().join("chexpert-src/CheXpert-v1.0-small/train.csv"))
+        .unwrap();
     let mut checked = 0;
     for line in csv.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
@@ -109,7 +104,8 @@ fn nih_labels_follow_chexnet_order_and_no_finding_is_zero() {
         (order[2].as_str(), order[12].as_str()),
         ("Effusion", "Pleural_Thickening")
     );
-    let csv = std::fs::read_to_string(d.path().join("src/Data_Entry_2017_v2020.csv")).unwrap();
+    let csv =
+        std::fs::read_to_string(d.path().join("nih-cxr14-src/Data_Entry_2017_v2020.csv")).unwrap();
     let mut checked = 0;
     for line in csv.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
@@ -189,7 +185,7 @@ fn mimic_study_labels_and_report_sections() {
 fn vqa_rad_groups_questions_per_image_and_split() {
     let (d, s, _) = ingest_synth("vqa-rad", 24);
     let train: Vec<Value> = serde_json::from_slice(
-        &std::fs::read(d.path().join("src/data_RAD/trainset.json")).unwrap(),
+        &std::fs::read(d.path().join("vqa-rad-src/data_RAD/trainset.json")).unwrap(),
     )
     .unwrap();
     let stored: usize = s

@@ -3,13 +3,7 @@ use std::collections::BTreeMap;
 use crate::util::*;
 
 fn ingest_synth(ds: &str, n: usize, dir: &std::path::Path) -> String {
-    let (src, out) = (dir.join(format!("{ds}-src")), dir.join(format!("{ds}-out")));
-    synth(ds, &src, n, 2);
-    ok(&ingest_args(
-        ds,
-        src.to_str().unwrap(),
-        out.to_str().unwrap(),
-    ));
+    let (_, out, _) = synth_and_ingest(ds, dir, n, 2);
     out.to_str().unwrap().to_string()
 }
 

@@ -78,6 +78,19 @@ pub fn synth(dataset: &str, dir: &Path, n: usize, seed: u64) -> Value {
     ]))
 }
 
+/// Synthesises `ds` under `dir` and ingests it with small shards; returns the source folder,
+/// the output folder and the synth report.
+pub fn synth_and_ingest(ds: &str, dir: &Path, n: usize, seed: u64) -> (PathBuf, PathBuf, Value) {
+    let (src, out) = (dir.join(format!("{ds}-src")), dir.join(format!("{ds}-out")));
+    let report = synth(ds, &src, n, seed);
+    ok(&ingest_args(
+        ds,
+        src.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ));
+    (src, out, report)
+}
+
 /// Ingest arguments with small shards so that every split has several.
 pub fn ingest_args<'a>(dataset: &'a str, src: &'a str, out: &'a str) -> Vec<&'a str> {
     vec![
