@@ -140,35 +140,62 @@ pub fn commit_parts(store: &Store) -> Result<Manifest> {
     Ok(m)
 }
 
+/// Loads the one complete set of parts. Part files of other runs (another N or other options)
+/// may lie beside it; they are ignored, and removed once the commit is made.
 fn load_parts(store: &Store) -> Result<Vec<PartFile>> {
     let bad = |reason: String| Error::Layout {
         dataset: "parts",
         src: store.url().to_string(),
         reason,
     };
-    let mut parts = Vec::new();
+    let mut groups: BTreeMap<(String, u32), Vec<(String, PartFile)>> = BTreeMap::new();
     for l in store.list(PARTS_DIR)? {
         let bytes = store.get(&l.path)?;
         let p: PartFile =
             serde_json::from_slice(&bytes).map_err(|e| bad(format!("{}: {e}", l.path)))?;
-        parts.push(p);
+        groups
+            .entry((p.run_key.clone(), p.partition.count))
+            .or_default()
+            .push((l.path, p));
     }
-    let Some(first) = parts.first() else {
+    if groups.is_empty() {
         return Err(bad(format!(
             "no {PARTS_DIR}/ files: run the parts with --partition I/N first"
         )));
-    };
-    let (key, n) = (first.run_key.clone(), first.partition.count);
-    parts.retain(|p| p.run_key == key && p.partition.count == n);
-    parts.sort_by_key(|p| p.partition.index);
-    let have: Vec<u32> = parts.iter().map(|p| p.partition.index).collect();
-    let missing: Vec<String> = (0..n)
-        .filter(|i| !have.contains(i))
-        .map(|i| format!("{i}/{n}"))
-        .collect();
-    if !missing.is_empty() {
-        return Err(bad(format!("parts not finished: {}", missing.join(", "))));
     }
+    let complete: Vec<&(String, u32)> = groups
+        .iter()
+        .filter(|((_, n), parts)| {
+            (0..*n).all(|i| parts.iter().any(|(_, p)| p.partition.index == i))
+        })
+        .map(|(k, _)| k)
+        .collect();
+    let key = match complete.as_slice() {
+        [one] => (*one).clone(),
+        [] => {
+            let missing: Vec<String> = groups
+                .iter()
+                .flat_map(|((_, n), parts)| (0..*n).filter(|i| !parts.iter().any(|(_, p)| p.partition.index == *i)).map(move |i| format!("{i}/{n}")))
+                .collect();
+            return Err(bad(format!("parts not finished: {}", missing.join(", "))));
+        }
+        _ => return Err(bad("several complete sets of parts (different options or N); remove the stale ones under _parts/".into())),
+    };
+    for (k, parts) in &groups {
+        if *k != key {
+            for (path, _) in parts {
+                store.delete(path)?;
+            }
+        }
+    }
+    let mut parts: Vec<PartFile> = groups
+        .remove(&key)
+        .expect("chosen")
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    parts.sort_by_key(|p| p.partition.index);
+    parts.dedup_by_key(|p| p.partition.index);
     Ok(parts)
 }
 
