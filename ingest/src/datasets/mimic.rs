@@ -237,3 +237,81 @@ impl Ctx {
         extra.insert("report".into(), json!({"path": rel, "findings": s.findings, "impression": s.impression, "last_paragraph": s.last_paragraph}));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &std::path::Path, rel: &str, text: &str) {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    #[test]
+    fn plain_csvs_validate_split_study_labels_and_reports() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            "mimic-cxr-2.0.0-metadata.csv",
+            "dicom_id,subject_id,study_id,ViewPosition,StudyTime\naa-1,10000032,50414267,PA,213014.531\nbb-2,10000032,50414267,,1.0\ncc-3,11000001,53000000,AP,2.0\n",
+        );
+        write(
+            d.path(),
+            "mimic-cxr-2.0.0-split.csv",
+            "dicom_id,study_id,subject_id,split\naa-1,50414267,10000032,validate\nbb-2,50414267,10000032,validate\ncc-3,53000000,11000001,test\n",
+        );
+        write(
+            d.path(),
+            "mimic-cxr-2.0.0-chexpert.csv",
+            "subject_id,study_id,Atelectasis,Edema\n10000032,50414267,1.0,-1.0\n",
+        );
+        write(
+            d.path(),
+            "mimic-cxr-reports/files/p10/p10000032/s50414267.txt",
+            " FINAL REPORT\n FINDINGS: Lungs clear.\n \n IMPRESSION: Normal.\n",
+        );
+        let src = Source::open(d.path().to_str().unwrap()).unwrap();
+        let m = Mimic::open(&src).unwrap();
+        assert_eq!(m.label_names(), ["Atelectasis", "Edema"]);
+        let rows: Vec<Input> = m.inputs().unwrap().map(|i| i.unwrap()).collect();
+        let ready: Vec<_> = rows
+            .iter()
+            .map(|i| match i {
+                Input::Ready(p) => p,
+                _ => panic!(),
+            })
+            .collect();
+        assert_eq!(ready[0].record.split, "validation");
+        assert_eq!(
+            ready[0].image_path,
+            "files/p10/p10000032/s50414267/aa-1.jpg"
+        );
+        assert_eq!(
+            ready[0].record.labels, ready[1].record.labels,
+            "study labels on every image"
+        );
+        assert_eq!(ready[0].record.labels.as_deref(), Some(&[1.0, -1.0][..]));
+        assert_eq!(
+            ready[0].record.caption.as_deref(),
+            Some("Lungs clear.\nNormal.")
+        );
+        assert_eq!(ready[1].record.view, None);
+        assert!(
+            ready[0]
+                .record
+                .extra
+                .as_deref()
+                .unwrap()
+                .contains("213014.531"),
+            "StudyTime kept as written"
+        );
+        assert_eq!(
+            (
+                ready[2].record.split.as_str(),
+                ready[2].record.labels.as_ref()
+            ),
+            ("test", None)
+        );
+    }
+}

@@ -131,6 +131,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn hugging_face_validation_json_name_is_accepted() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("Slake1.0");
+        std::fs::create_dir_all(root.join("imgs/xmlab7")).unwrap();
+        std::fs::write(
+            root.join("validation.json"),
+            r#"[{"qid": 3, "img_name": "xmlab7/source.jpg", "question": "Q?", "answer": "A", "q_lang": "en", "answer_type": "OPEN", "content_type": "Organ"}]"#,
+        )
+        .unwrap();
+        let src = Source::open(d.path().to_str().unwrap()).unwrap();
+        let rows: Vec<_> = Slake::open(&src)
+            .unwrap()
+            .inputs()
+            .unwrap()
+            .map(|i| i.unwrap())
+            .collect();
+        let Input::Ready(p) = &rows[0] else { panic!() };
+        assert_eq!(
+            (p.record.id.as_str(), p.record.split.as_str()),
+            ("validation/xmlab7", "validation")
+        );
+        assert_eq!(
+            p.mask_path.as_deref(),
+            Some("Slake1.0/imgs/xmlab7/mask.png")
+        );
+        assert_eq!(
+            p.record.qa.as_ref().unwrap()[0].question_type.as_deref(),
+            Some("Organ")
+        );
+    }
+
+    #[test]
     fn real_files_keep_both_languages_and_flag_qid_1622() {
         let Some((_, src)) = crate::datasets::real_metadata("slake") else {
             return;
