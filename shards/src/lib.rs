@@ -19,6 +19,7 @@
 mod batch;
 mod error;
 mod manifest;
+pub mod plan;
 mod quarantine;
 mod record;
 mod scan;
