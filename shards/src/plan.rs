@@ -157,22 +157,86 @@ impl Order {
     }
 
     /// The positions (and samples) worker `worker` of `workers` on rank `rank` of `world`
-    /// reads, from position `from` (a cursor's position) to the end of the epoch.
+    /// reads, from position `from` (a cursor's position) up to `end` (see [`epoch_end`]).
+    /// Positions past the last sample wrap around to the start (padding).
     pub fn slice(
         &self,
         rank: u32,
         world: u32,
-        worker: u32,
-        workers: u32,
+        (worker, workers): (u32, u32),
         from: u64,
+        end: u64,
     ) -> impl Iterator<Item = (u64, Sample)> + '_ {
         let (w, k) = (world.max(1) as u64, workers.max(1) as u64);
         let first = first_at_or_after(from, w, rank as u64);
-        (first..self.n)
+        let end = if self.n == 0 { 0 } else { end };
+        (first..end)
             .step_by(w as usize)
             .filter(move |p| (p / w) % k == worker as u64)
-            .map(move |p| (p, self.sample(p)))
+            .map(move |p| (p, self.sample(p % self.n)))
     }
+}
+
+/// What to do with the last samples when they do not fill a step on every rank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tail {
+    /// Stop at the last full step (up to `world × batch - 1` samples are not seen this epoch).
+    Drop,
+    /// Repeat samples from the start of the order to fill the last step.
+    Pad,
+}
+
+/// Where an epoch of `n` samples ends for `world` ranks with per-rank batch `batch`: a multiple
+/// of `world × batch`, so every rank runs the same number of equal batches.
+pub fn epoch_end(n: u64, world: u32, batch: u32, tail: Tail) -> u64 {
+    let step = world.max(1) as u64 * batch.max(1) as u64;
+    match tail {
+        Tail::Drop => n / step * step,
+        Tail::Pad if n == 0 => 0,
+        Tail::Pad => n.div_ceil(step) * step,
+    }
+}
+
+/// A filter on row ids: the dataset's ids in manifest order (as [`crate::scan_meta`] yields
+/// them) and the predicate that keeps a row.
+pub type IdFilter<'a> = (&'a [String], &'a dyn Fn(&str) -> bool);
+
+/// The blocks of a manifest's shards in the given splits (every split when `splits` is empty),
+/// in manifest order, keeping only the rows a filter accepts.
+pub fn blocks(
+    manifest: &crate::Manifest,
+    splits: &[&str],
+    filter: Option<IdFilter<'_>>,
+) -> Vec<Block> {
+    let mut out = Vec::new();
+    let mut next_id = 0usize;
+    for (si, shard) in manifest.shards.iter().enumerate() {
+        let wanted = splits.is_empty() || splits.contains(&shard.split.as_str());
+        for (gi, rows) in shard.row_groups.iter().enumerate() {
+            let ids = next_id..next_id + *rows as usize;
+            next_id = ids.end;
+            if !wanted {
+                continue;
+            }
+            let rows: Vec<u32> = match &filter {
+                None => (0..*rows as u32).collect(),
+                Some((all, keep)) => ids
+                    .enumerate()
+                    .filter(|(_, i)| keep(&all[*i]))
+                    .map(|(r, _)| r as u32)
+                    .collect(),
+            };
+            if !rows.is_empty() {
+                out.push(Block {
+                    shard: si as u32,
+                    row_group: gi as u32,
+                    rows,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// The smallest `p >= from` with `p mod m == r`.
@@ -186,7 +250,7 @@ mod tests {
     use super::*;
     use std::collections::BTreeSet;
 
-    fn blocks(sizes: &[u32]) -> Vec<Block> {
+    fn blocks_of(sizes: &[u32]) -> Vec<Block> {
         sizes
             .iter()
             .enumerate()
@@ -199,7 +263,7 @@ mod tests {
     }
 
     fn all(sizes: &[u32]) -> BTreeSet<Sample> {
-        blocks(sizes)
+        blocks_of(sizes)
             .iter()
             .flat_map(|b| {
                 b.rows.iter().map(|r| Sample {
@@ -216,7 +280,7 @@ mod tests {
     #[test]
     fn an_epoch_is_a_permutation_and_a_pure_function_of_seed_and_epoch() {
         for lanes in [1, 7, 840, 5000] {
-            let o = Order::new(&blocks(&SIZES), 5, 0, lanes);
+            let o = Order::new(&blocks_of(&SIZES), 5, 0, lanes);
             let seq: Vec<Sample> = (0..o.len()).map(|p| o.sample(p)).collect();
             assert_eq!(
                 seq.iter().copied().collect::<BTreeSet<_>>(),
@@ -225,11 +289,11 @@ mod tests {
             );
             assert_eq!(seq.len(), all(&SIZES).len());
             let again: Vec<Sample> = (0..o.len())
-                .map(|p| Order::new(&blocks(&SIZES), 5, 0, lanes).sample(p))
+                .map(|p| Order::new(&blocks_of(&SIZES), 5, 0, lanes).sample(p))
                 .collect();
             assert_eq!(seq, again);
             let next: Vec<Sample> = (0..o.len())
-                .map(|p| Order::new(&blocks(&SIZES), 5, 1, lanes).sample(p))
+                .map(|p| Order::new(&blocks_of(&SIZES), 5, 1, lanes).sample(p))
                 .collect();
             assert_ne!(seq, next, "another epoch, another order");
         }
@@ -237,13 +301,13 @@ mod tests {
 
     #[test]
     fn ranks_and_workers_cover_every_sample_exactly_once() {
-        let o = Order::new(&blocks(&SIZES), 9, 2, DEFAULT_LANES);
+        let o = Order::new(&blocks_of(&SIZES), 9, 2, DEFAULT_LANES);
         for world in 1..=8 {
             for workers in 1..=4 {
                 let mut seen = Vec::new();
                 for r in 0..world {
                     for w in 0..workers {
-                        seen.extend(o.slice(r, world, w, workers, 0).map(|(p, _)| p));
+                        seen.extend(o.slice(r, world, (w, workers), 0, o.len()).map(|(p, _)| p));
                     }
                 }
                 seen.sort();
@@ -258,7 +322,7 @@ mod tests {
 
     #[test]
     fn resuming_with_another_world_size_loses_and_repeats_nothing() {
-        let o = Order::new(&blocks(&SIZES), 3, 0, DEFAULT_LANES);
+        let o = Order::new(&blocks_of(&SIZES), 3, 0, DEFAULT_LANES);
         let mut state = 0xDEAD_BEEFu64;
         for _ in 0..40 {
             state = mix(state);
@@ -278,8 +342,7 @@ mod tests {
             for r in 0..w1 as u32 {
                 for w in 0..k1 as u32 {
                     seen.extend(
-                        o.slice(r, w1 as u32, w, k1 as u32, 0)
-                            .take_while(|(p, _)| *p < stop)
+                        o.slice(r, w1 as u32, (w, k1 as u32), 0, stop)
                             .map(|(_, s)| s),
                     );
                 }
@@ -287,7 +350,7 @@ mod tests {
             for r in 0..w2 as u32 {
                 for w in 0..k2 as u32 {
                     seen.extend(
-                        o.slice(r, w2 as u32, w, k2 as u32, back.position)
+                        o.slice(r, w2 as u32, (w, k2 as u32), back.position, o.len())
                             .map(|(_, s)| s),
                     );
                 }
@@ -303,11 +366,94 @@ mod tests {
     }
 
     #[test]
+    fn drop_and_pad_give_every_rank_the_same_number_of_samples() {
+        let o = Order::new(&blocks_of(&SIZES), 4, 0, DEFAULT_LANES);
+        let n = o.len();
+        for (world, batch) in [(3u32, 5u32), (8, 16), (7, 1)] {
+            for tail in [Tail::Drop, Tail::Pad] {
+                let end = epoch_end(n, world, batch, tail);
+                let counts: Vec<usize> = (0..world)
+                    .map(|r| o.slice(r, world, (0, 1), 0, end).count())
+                    .collect();
+                assert!(
+                    counts
+                        .iter()
+                        .all(|c| *c == counts[0] && *c % batch as usize == 0),
+                    "{tail:?} {counts:?}"
+                );
+                let seen: BTreeSet<Sample> = (0..world)
+                    .flat_map(|r| o.slice(r, world, (0, 1), 0, end).map(|(_, s)| s))
+                    .collect();
+                match tail {
+                    Tail::Pad => assert_eq!(seen, all(&SIZES)),
+                    Tail::Drop => assert!(seen.len() as u64 > n - (world * batch) as u64),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn blocks_follow_the_manifest_and_filters() {
+        let entry = |path: &str, split: &str, groups: Vec<u64>| crate::ShardEntry {
+            path: path.into(),
+            split: split.into(),
+            rows: groups.iter().sum(),
+            bytes: 1,
+            sha256: String::new(),
+            row_groups: groups,
+        };
+        let shards = vec![
+            entry("a", "train", vec![2, 3]),
+            entry("b", "test", vec![2]),
+            entry("c", "train", vec![1]),
+        ];
+        let m = crate::Manifest {
+            dataset: "x".into(),
+            schema_version: 1,
+            tool_version: "0".into(),
+            created_at: String::new(),
+            ingest_options: serde_json::Value::Null,
+            source: Default::default(),
+            label_names: vec![],
+            inputs: 8,
+            splits: crate::Manifest::split_stats(&shards),
+            shards,
+            quarantine: Default::default(),
+        };
+        let train = blocks(&m, &["train"], None);
+        assert_eq!(
+            train
+                .iter()
+                .map(|b| (b.shard, b.row_group, b.rows.len()))
+                .collect::<Vec<_>>(),
+            [(0, 0, 2), (0, 1, 3), (2, 0, 1)]
+        );
+        let ids: Vec<String> = (0..8).map(|i| format!("id{i}")).collect();
+        let keep = |id: &str| id == "id3" || id == "id7";
+        let kept = blocks(&m, &[], Some((&ids, &keep)));
+        assert_eq!(
+            kept,
+            vec![
+                Block {
+                    shard: 0,
+                    row_group: 1,
+                    rows: vec![1]
+                },
+                Block {
+                    shard: 2,
+                    row_group: 0,
+                    rows: vec![0]
+                }
+            ]
+        );
+    }
+
+    #[test]
     fn a_rank_reads_only_the_blocks_of_its_lanes() {
         let sizes = [100u32; 64];
-        let o = Order::new(&blocks(&sizes), 1, 0, 64);
+        let o = Order::new(&blocks_of(&sizes), 1, 0, 64);
         let touched = |r: u32| {
-            o.slice(r, 8, 0, 1, 0)
+            o.slice(r, 8, (0, 1), 0, o.len())
                 .map(|(_, s)| (s.shard, s.row_group))
                 .collect::<BTreeSet<_>>()
         };
