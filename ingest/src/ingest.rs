@@ -224,7 +224,8 @@ struct Run<'a> {
     spool: tempfile::TempDir,
     writer_opts: WriterOptions,
     splits: BTreeMap<String, SplitState>,
-    kept: BTreeMap<String, Kept>,
+    /// Shards kept from an earlier run, per split: the next index to write.
+    kept_shards: BTreeMap<String, u32>,
     ids: HashSet<String>,
     shards: Vec<JournalEntry>,
     reused: u64,
@@ -264,7 +265,7 @@ impl<'a> Run<'a> {
             spool,
             writer_opts: opts.writer,
             splits: BTreeMap::new(),
-            kept: BTreeMap::new(),
+            kept_shards: BTreeMap::new(),
             ids: HashSet::new(),
             shards: Vec::new(),
             reused: 0,
@@ -278,24 +279,19 @@ impl<'a> Run<'a> {
                 .and_then(|v| v.parse().ok()),
         };
         for (split, k) in kept {
-            run.ids.extend(k.ids.iter().cloned());
             run.reused += k.entries.len() as u64;
-            run.shards.extend(k.entries.iter().cloned());
+            run.kept_shards
+                .insert(split.clone(), k.entries.len() as u32);
             let consumed = k.inputs_through();
-            run.kept.insert(
-                split.clone(),
-                Kept {
-                    entries: k.entries,
-                    ids: HashSet::new(),
-                },
-            );
+            run.ids.extend(k.ids);
+            run.shards.extend(k.entries);
             run.split_state(&split).consumed = consumed;
         }
         Ok(run)
     }
 
     fn split_state(&mut self, split: &str) -> &mut SplitState {
-        let first = self.kept.get(split).map_or(0, |k| k.entries.len() as u32);
+        let first = self.kept_shards.get(split).copied().unwrap_or(0);
         let (spool, opts) = (self.spool.path().to_path_buf(), self.writer_opts);
         let stem = match self.partition {
             Some(p) => format!("{split}-{}", p.tag()),
