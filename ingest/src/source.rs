@@ -78,7 +78,7 @@ impl Source {
     pub fn is_dir(&self, rel: &str) -> bool {
         match self {
             Source::Local(root) => root.join(rel).is_dir(),
-            Source::Remote(s) => s.list(rel).map(|l| !l.is_empty()).unwrap_or(false),
+            Source::Remote(s) => s.any_under(rel).unwrap_or(false),
         }
     }
 

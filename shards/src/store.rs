@@ -291,6 +291,14 @@ impl Store {
         Ok(out)
     }
 
+    /// Whether any object lies under a folder-like prefix (stops at the first one found).
+    pub fn any_under(&self, rel_prefix: &str) -> Result<bool> {
+        let prefix = self.path(rel_prefix);
+        block_on(async { self.inner.list(Some(&prefix)).next().await.transpose() })
+            .map(|first| first.is_some())
+            .map_err(|e| Self::err("list", rel_prefix, e))
+    }
+
     /// A streaming reader over an object, for inputs too large to hold in memory.
     pub fn reader(&self, rel: &str) -> Result<Box<dyn Read + Send>> {
         let path = self.path(rel);
@@ -419,6 +427,7 @@ mod tests {
         assert!(s.get_opt("missing").unwrap().is_none());
         let names: Vec<_> = s.list("a").unwrap().into_iter().map(|l| l.path).collect();
         assert_eq!(names, ["a/x.bin", "a/y.bin"]);
+        assert!(s.any_under("a").unwrap() && !s.any_under("b").unwrap());
         let again = Store::open("memory://unit-store/root").unwrap();
         assert_eq!(again.size("a/y.bin").unwrap(), Some(1));
         let mut text = String::new();
