@@ -87,6 +87,9 @@ fn bad_arguments_and_inputs_give_one_clear_line() {
         "unsupported scheme `ftp`",
     );
     one_line_error(&["inspect", empty.to_str().unwrap()], "manifest.json");
+    let nowhere = d.path().join("nowhere");
+    one_line_error(&["inspect", nowhere.to_str().unwrap()], "nowhere");
+    assert!(!nowhere.exists(), "reading does not create folders");
     one_line_error(
         &["synth", "--dataset", "roco", "--out", o, "--n", "3"],
         "--n",

@@ -43,7 +43,7 @@ impl Source {
     /// Opens a source: a URL with a scheme, or an existing local folder.
     pub fn open(src: &str) -> Result<Source> {
         if src.contains("://") && !src.starts_with("file://") {
-            return Ok(Source::Remote(Store::open(src)?));
+            return Ok(Source::Remote(Store::open_existing(src)?));
         }
         let path = PathBuf::from(src.strip_prefix("file://").unwrap_or(src));
         let abs = path

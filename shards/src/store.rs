@@ -79,8 +79,18 @@ pub fn redact_url(url: &str) -> String {
 }
 
 impl Store {
-    /// Opens the store a URL or local path names. A local folder is created if missing.
+    /// Opens the store a URL or local path names, to write to: a local folder is created if
+    /// missing.
     pub fn open(url: &str) -> Result<Store> {
+        Self::open_with(url, true)
+    }
+
+    /// Opens an existing store to read from: a missing local folder is an error, not created.
+    pub fn open_existing(url: &str) -> Result<Store> {
+        Self::open_with(url, false)
+    }
+
+    fn open_with(url: &str, create: bool) -> Result<Store> {
         let shown = redact_url(url);
         let invalid = |reason: String| Error::InvalidUrl {
             url: shown.clone(),
@@ -91,14 +101,14 @@ impl Store {
             _ => None,
         };
         let Some(u) = parsed else {
-            return Self::local(FsPath::new(url), shown);
+            return Self::local(FsPath::new(url), shown, create);
         };
         let (inner, prefix): (Arc<dyn ObjectStore>, &str) = match u.scheme() {
             "file" => {
                 let p = u
                     .to_file_path()
                     .map_err(|_| invalid("not a local path".into()))?;
-                return Self::local(&p, shown);
+                return Self::local(&p, shown, create);
             }
             "memory" => (memory_store(u.host_str().unwrap_or("")), u.path()),
             "s3" | "s3a" => (
@@ -130,8 +140,10 @@ impl Store {
         })
     }
 
-    fn local(dir: &FsPath, url: String) -> Result<Store> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    fn local(dir: &FsPath, url: String, create: bool) -> Result<Store> {
+        if create {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
         let abs = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
         let fs = object_store::local::LocalFileSystem::new_with_prefix(&abs)
             .map_err(|e| Error::InvalidUrl {

@@ -12,7 +12,7 @@ use crate::cli::InspectArgs;
 use crate::fmt::bytes;
 
 pub fn run(a: InspectArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&a.url)?;
+    let store = Store::open_existing(&a.url)?;
     let m = Manifest::load(&store).with_context(|| format!("cannot inspect {}", store.url()))?;
     let verified = if a.verify {
         Some(verify(&store, &m))

@@ -13,7 +13,7 @@ use crate::cli::SplitsArgs;
 const CXR: [&str; 3] = ["mimic-cxr", "chexpert", "nih-cxr14"];
 
 pub fn run(a: SplitsArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&a.data)?;
+    let store = Store::open_existing(&a.data)?;
     let manifest =
         Manifest::load(&store).with_context(|| format!("cannot read {}", store.url()))?;
     let manifest_hash = sha256_hex(&store.get(MANIFEST_PATH)?);
