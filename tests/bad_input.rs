@@ -4,6 +4,12 @@ fn one_line_error(args: &[&str], needle: &str) {
     let r = run(args);
     assert!(!r.ok, "{args:?} should fail");
     let lines: Vec<&str> = r.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{args:?}: one line, not:\n{}", r.stderr);
+    assert!(
+        lines[0].matches("(os error").count() <= 1,
+        "cause repeated: {}",
+        lines[0]
+    );
     assert!(
         lines.iter().any(|l| l.contains(needle)),
         "{args:?}: expected `{needle}` in:\n{}",

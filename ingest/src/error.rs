@@ -26,13 +26,12 @@ pub enum Error {
         reason: String,
     },
     /// A metadata file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Read {
         /// The file, relative to the source root or absolute.
         path: String,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        /// The underlying error (in the message, so one line says it all).
+        cause: std::io::Error,
     },
     /// The output already holds a different dataset.
     #[error(
@@ -54,10 +53,10 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub(crate) fn read(path: impl Into<String>, source: std::io::Error) -> Self {
+    pub(crate) fn read(path: impl Into<String>, cause: std::io::Error) -> Self {
         Error::Read {
             path: path.into(),
-            source,
+            cause,
         }
     }
 }

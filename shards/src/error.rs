@@ -14,15 +14,14 @@ pub enum Error {
         reason: String,
     },
     /// An object-store operation failed.
-    #[error("{op} `{path}`: {source}")]
+    #[error("{op} `{path}`: {cause}")]
     Store {
         /// The operation (`get`, `put`, `list`, ...).
         op: &'static str,
         /// The object path relative to the store root.
         path: String,
-        /// The underlying object-store error.
-        #[source]
-        source: object_store::Error,
+        /// The underlying object-store error (in the message, so one line says it all).
+        cause: object_store::Error,
     },
     /// An object that must exist does not.
     #[error("`{path}` not found in {store}")]
@@ -33,13 +32,12 @@ pub enum Error {
         store: String,
     },
     /// A local file operation failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file involved.
         path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        /// The underlying error (in the message, so one line says it all).
+        cause: std::io::Error,
     },
     /// Parquet or Arrow encoding or decoding failed.
     #[error("parquet `{path}`: {reason}")]
@@ -86,10 +84,10 @@ impl Error {
         }
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            cause,
         }
     }
 }

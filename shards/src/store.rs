@@ -177,11 +177,11 @@ impl Store {
         p
     }
 
-    fn err(op: &'static str, rel: &str, source: object_store::Error) -> Error {
+    fn err(op: &'static str, rel: &str, cause: object_store::Error) -> Error {
         Error::Store {
             op,
             path: rel.to_string(),
-            source,
+            cause,
         }
     }
 
