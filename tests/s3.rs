@@ -72,9 +72,10 @@ impl S3Server {
         ]
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    fn run_env(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
         let env = self.env();
-        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        pairs.extend_from_slice(extra);
         let r = run_env(args, &pairs);
         assert!(
             !r.stdout.contains(SECRET) && !r.stderr.contains(SECRET),
@@ -84,7 +85,11 @@ impl S3Server {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let r = self.run(args);
+        self.ok_env(args, &[])
+    }
+
+    fn ok_env(&self, args: &[&str], extra: &[(&str, &str)]) -> String {
+        let r = self.run_env(args, extra);
         assert!(r.ok, "unimlip {args:?} failed:\n{}\n{}", r.stdout, r.stderr);
         r.stdout
     }
@@ -120,7 +125,11 @@ fn ingest_inspect_verify_on_loopback_s3_match_local_disk() {
             local.to_str().unwrap(),
         ));
         let url = format!("s3://unimlip-test/datasets/{ds}");
-        s3.ok(&ingest_args(ds, src.to_str().unwrap(), &url));
+        // Every shard goes up as a multipart upload, as large shards do.
+        s3.ok_env(
+            &ingest_args(ds, src.to_str().unwrap(), &url),
+            &[("UNIMLIP_MULTIPART_THRESHOLD_BYTES", "0")],
+        );
 
         let v = json(&s3.ok(&["inspect", &url, "--json", "--verify"]));
         assert_eq!(v["verified"], true);

@@ -39,6 +39,6 @@ pub use quarantine::{QuarantineEntry, decode_quarantine, encode_quarantine};
 pub use record::{ImageFormat, ImageInfo, QaItem, Record};
 pub use scan::{MetaRow, scan_meta};
 pub use schema::{QA_FIELDS, SCHEMA_VERSION, col, schema};
-pub use store::{Listed, Store, redact_url};
+pub use store::{Listed, MULTIPART_THRESHOLD_ENV, Store, redact_url};
 pub use verify::{fetch_verified, read_shard, sha256_hex, verify_shard_bytes};
 pub use writer::{FinishedShard, ShardWriter, WriterOptions, shard_path};

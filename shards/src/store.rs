@@ -22,6 +22,19 @@ use crate::{Error, Result};
 
 /// Files above this size are uploaded in parts.
 const MULTIPART_THRESHOLD: u64 = 32 << 20;
+/// Environment variable overriding [`MULTIPART_THRESHOLD`] (tests use 0 to send every shard in
+/// parts).
+pub const MULTIPART_THRESHOLD_ENV: &str = "UNIMLIP_MULTIPART_THRESHOLD_BYTES";
+
+fn multipart_threshold() -> u64 {
+    static T: OnceLock<u64> = OnceLock::new();
+    *T.get_or_init(|| {
+        std::env::var(MULTIPART_THRESHOLD_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(MULTIPART_THRESHOLD)
+    })
+}
 const PART_SIZE: usize = 16 << 20;
 
 /// An object listed under a prefix.
@@ -212,7 +225,7 @@ impl Store {
         let size = std::fs::metadata(local)
             .map_err(|e| Error::io(local, e))?
             .len();
-        if size <= MULTIPART_THRESHOLD {
+        if size <= multipart_threshold() {
             let bytes = std::fs::read(local).map_err(|e| Error::io(local, e))?;
             return self.put(rel, bytes);
         }
