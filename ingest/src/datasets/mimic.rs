@@ -241,12 +241,7 @@ impl Ctx {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn write(dir: &std::path::Path, rel: &str, text: &str) {
-        let p = dir.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
+    use crate::datasets::write_fixture as write;
 
     #[test]
     fn plain_csvs_validate_split_study_labels_and_reports() {

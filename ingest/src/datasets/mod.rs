@@ -131,3 +131,21 @@ pub(crate) fn real_metadata(name: &str) -> Option<(std::path::PathBuf, Source)> 
     let src = Source::open(root.to_str().expect("utf-8 path")).expect("readable folder");
     Some((root, src))
 }
+
+/// Writes a file under `dir`, creating its folders (test fixtures).
+#[cfg(test)]
+pub(crate) fn write_fixture(dir: &std::path::Path, rel: &str, bytes: impl AsRef<[u8]>) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().expect("a parent")).expect("fixture folder");
+    std::fs::write(p, bytes).expect("fixture file");
+}
+
+/// Every input a reader yields, panicking on a read error (tests).
+#[cfg(test)]
+pub(crate) fn all_inputs(reader: &dyn DatasetReader) -> Vec<crate::Input> {
+    reader
+        .inputs()
+        .expect("inputs")
+        .map(|i| i.expect("readable input"))
+        .collect()
+}

@@ -237,6 +237,7 @@ impl Ctx {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::datasets::write_fixture as write;
 
     #[test]
     fn no_finding_is_all_zero_and_order_does_not_matter() {
@@ -245,12 +246,6 @@ mod tests {
         assert_eq!(a, nih_labels("Atelectasis|Nodule").unwrap());
         assert_eq!((a[0], a[5], a.iter().sum::<f32>()), (1.0, 1.0, 2.0));
         assert!(nih_labels("Infiltrate").is_err());
-    }
-
-    fn write(dir: &std::path::Path, rel: &str, bytes: &[u8]) {
-        let p = dir.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, bytes).unwrap();
     }
 
     #[test]
@@ -270,12 +265,7 @@ mod tests {
         write(d.path(), "images_001/images/00000001_000.png", b"x");
         write(d.path(), "images_001/images/00000002_000.png", b"x");
         let src = Source::open(d.path().to_str().unwrap()).unwrap();
-        let got: Vec<Input> = Nih::open(&src)
-            .unwrap()
-            .inputs()
-            .unwrap()
-            .map(|i| i.unwrap())
-            .collect();
+        let got: Vec<Input> = crate::datasets::all_inputs(&Nih::open(&src).unwrap());
         let Input::Ready(a) = &got[0] else { panic!() };
         assert_eq!(
             (a.record.split.as_str(), a.record.patient_id.as_deref()),
@@ -304,12 +294,7 @@ mod tests {
         let Some((_, src)) = crate::datasets::real_metadata("nih") else {
             return;
         };
-        let got: Vec<Input> = Nih::open(&src)
-            .unwrap()
-            .inputs()
-            .unwrap()
-            .map(|i| i.unwrap())
-            .collect();
+        let got: Vec<Input> = crate::datasets::all_inputs(&Nih::open(&src).unwrap());
         assert!(got.len() > 100);
         // No images here: every row is a missing image, none a metadata error.
         assert!(

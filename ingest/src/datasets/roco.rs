@@ -317,12 +317,7 @@ impl Iterator for Folder {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn write(dir: &std::path::Path, rel: &str, text: &str) {
-        let p = dir.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
+    use crate::datasets::write_fixture as write;
 
     fn read_all(dir: &std::path::Path) -> Vec<Input> {
         let src = Source::open(dir.to_str().unwrap()).unwrap();

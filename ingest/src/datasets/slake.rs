@@ -141,12 +141,7 @@ mod tests {
         )
         .unwrap();
         let src = Source::open(d.path().to_str().unwrap()).unwrap();
-        let rows: Vec<_> = Slake::open(&src)
-            .unwrap()
-            .inputs()
-            .unwrap()
-            .map(|i| i.unwrap())
-            .collect();
+        let rows: Vec<_> = crate::datasets::all_inputs(&Slake::open(&src).unwrap());
         let Input::Ready(p) = &rows[0] else { panic!() };
         assert_eq!(
             (p.record.id.as_str(), p.record.split.as_str()),
@@ -167,12 +162,7 @@ mod tests {
         let Some((_, src)) = crate::datasets::real_metadata("slake") else {
             return;
         };
-        let rows: Vec<_> = Slake::open(&src)
-            .unwrap()
-            .inputs()
-            .unwrap()
-            .map(|i| i.unwrap())
-            .collect();
+        let rows: Vec<_> = crate::datasets::all_inputs(&Slake::open(&src).unwrap());
         let ready: Vec<_> = rows
             .iter()
             .filter_map(|i| {
