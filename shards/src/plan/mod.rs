@@ -1,46 +1,79 @@
 //! The global sample order of an epoch and each rank's and worker's slice of it.
 //!
 //! The order is a pure function of `(seed, epoch)` over the canonical list of blocks (one block
-//! per row group, in manifest order), and never of the number of ranks or workers:
+//! per row group, in manifest order, possibly from several weighted sources: see [`mix`]), and
+//! never of the number of ranks or workers:
 //!
 //! 1. the blocks are permuted, and their rows laid end to end into one sequence `S` of `N`
 //!    samples;
-//! 2. `S` is cut into `C` contiguous *lanes* of near-equal length (`C` is fixed by the config,
-//!    840 by default, divisible by every world size 1–8 and by most world × worker products);
-//! 3. each lane is shuffled on its own;
-//! 4. position `p` of the epoch is entry `p / C` of lane `p % C`.
+//! 2. `S` is cut into *windows* of `window` consecutive samples (the shuffle window: what one
+//!    rank holds in memory at a time is its share of one or two windows);
+//! 3. a window is cut into `C` contiguous *lanes* of near-equal length (`C` = 840 by default,
+//!    divisible by every world size 1–8), each lane is shuffled on its own, and position `q` of
+//!    the window is entry `q / C` of lane `rev(q mod C)`, where `rev` reverses the digits of
+//!    `q mod C` written in the mixed radix of `C`'s prime factors (smallest first). A window
+//!    shorter than `4 C` is shuffled as a whole instead.
 //!
 //! Position `p` goes to rank `p mod W`, and within a rank the `j`-th position to worker
-//! `j mod K`. When `W` divides `C`, a rank only ever touches its own lanes, so it fetches only
-//! the row groups those lanes were cut from (about `1/W` of the data), and positions `0..N` are
-//! exactly the `N` samples. The whole resume state is [`Cursor`]: the number of positions
+//! `j mod K`. The digit reversal makes the lanes of one residue mod `W` contiguous whenever `W`
+//! is a power of two dividing `C` (1, 2, 4, 8 with the default), so a rank then reads only about
+//! `1/W` of each window's row groups; any other `W` is just as correct, with every rank reading
+//! every row group of the window. The whole resume state is [`Cursor`]: the number of positions
 //! consumed. Any world size can continue from it, without duplicates or losses.
-
-use std::collections::HashMap;
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-/// Default number of canonical lanes: lcm(1..=8) = 840.
+mod mixture;
+
+pub use mixture::{Mixture, mix};
+
+/// Default number of canonical lanes per window: lcm(1..=8) = 840.
 pub const DEFAULT_LANES: u32 = 840;
+/// Default shuffle window, in samples.
+pub const DEFAULT_WINDOW: u64 = 16_384;
+
+/// The canonical parameters of an order (the same on every rank of a job, and on resume).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderConfig {
+    /// Lanes per window.
+    pub lanes: u32,
+    /// Samples per shuffle window.
+    pub window: u64,
+}
+
+impl Default for OrderConfig {
+    fn default() -> Self {
+        OrderConfig {
+            lanes: DEFAULT_LANES,
+            window: DEFAULT_WINDOW,
+        }
+    }
+}
 
 /// One row group, with the rows of it that are in use (all of them, or those a split keeps).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {
-    /// Index of the shard in the manifest.
+    /// Index of the source (dataset) in a mixture; 0 for a single dataset.
+    pub source: u32,
+    /// Index of the shard in the source's manifest.
     pub shard: u32,
     /// Row group within the shard.
     pub row_group: u32,
-    /// Rows of the row group in use, in ascending order.
+    /// Rows of the row group in use, in ascending order (a row may repeat in a mixture that
+    /// oversamples its source).
     pub rows: Vec<u32>,
 }
 
 /// One sample: where its row lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Sample {
-    /// Index of the shard in the manifest.
+    /// Index of the source in a mixture.
+    pub source: u32,
+    /// Index of the shard in the source's manifest.
     pub shard: u32,
     /// Row group within the shard.
     pub row_group: u32,
@@ -48,8 +81,15 @@ pub struct Sample {
     pub row: u32,
 }
 
+impl Sample {
+    /// The (source, shard, row group) block this sample is in.
+    pub fn block_key(&self) -> (u32, u32, u32) {
+        (self.source, self.shard, self.row_group)
+    }
+}
+
 /// The resume state: how far an epoch has been consumed, by all ranks together.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cursor {
     /// Seed of the run.
@@ -58,6 +98,9 @@ pub struct Cursor {
     pub epoch: u64,
     /// Positions of the epoch already consumed (all ranks, all workers).
     pub position: u64,
+    /// The mixture the order was built from (sources and weights); a resume must use the same.
+    #[serde(default)]
+    pub mixture: Vec<(String, f64)>,
 }
 
 /// The order of one epoch.
@@ -67,27 +110,93 @@ pub struct Order {
     /// Start of each permuted block in `S`.
     starts: Vec<u64>,
     n: u64,
-    lanes: u64,
+    config: OrderConfig,
     seed: u64,
     epoch: u64,
-    lane_perms: std::sync::Mutex<HashMap<u64, std::sync::Arc<Vec<u32>>>>,
+    radix: Vec<u64>,
+    /// Lane starts (by lane index) inside a full window, and inside the last one.
+    full: Lanes,
+    last: Lanes,
+}
+
+/// The lane layout of a window of one length.
+#[derive(Debug, Default)]
+struct Lanes {
+    len: u64,
+    /// Whether the window is cut into lanes (else shuffled whole).
+    laned: bool,
+    /// Start of each lane (indexed by lane) within the window.
+    start: Vec<u64>,
 }
 
 /// SplitMix64: derives independent seeds from (seed, epoch, salt).
-fn mix(mut z: u64) -> u64 {
+pub fn splitmix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
 
-fn rng(seed: u64, epoch: u64, salt: u64) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(mix(mix(mix(seed) ^ epoch) ^ salt))
+pub(crate) fn rng(seed: u64, epoch: u64, salt: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(splitmix(splitmix(splitmix(seed) ^ epoch) ^ salt))
+}
+
+/// Prime factors of `c`, smallest first.
+fn factors(mut c: u64) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut f = 2;
+    while c > 1 {
+        while c % f == 0 {
+            out.push(f);
+            c /= f;
+        }
+        f += 1;
+    }
+    out
+}
+
+/// `s` written in the mixed radix `radix` (least significant digit first), digits reversed.
+fn reverse_digits(mut s: u64, radix: &[u64]) -> u64 {
+    let mut out = 0;
+    for r in radix {
+        out = out * r + s % r;
+        s /= r;
+    }
+    out
+}
+
+impl Lanes {
+    fn new(len: u64, lanes: u64, radix: &[u64]) -> Lanes {
+        if len < 4 * lanes || lanes == 1 {
+            return Lanes {
+                len,
+                laned: false,
+                start: Vec::new(),
+            };
+        }
+        let (base, extra) = (len / lanes, len % lanes);
+        // Slot s (a residue of the position) has base + (s < extra) entries; lane rev(s) holds it.
+        let mut lane_len = vec![0u64; lanes as usize];
+        for s in 0..lanes {
+            lane_len[reverse_digits(s, radix) as usize] = base + u64::from(s < extra);
+        }
+        let mut start = Vec::with_capacity(lanes as usize);
+        let mut at = 0;
+        for l in lane_len {
+            start.push(at);
+            at += l;
+        }
+        Lanes {
+            len,
+            laned: true,
+            start,
+        }
+    }
 }
 
 impl Order {
     /// The order of `epoch` over `blocks` (given in canonical order).
-    pub fn new(blocks: &[Block], seed: u64, epoch: u64, lanes: u32) -> Order {
+    pub fn new(blocks: &[Block], seed: u64, epoch: u64, config: OrderConfig) -> Order {
         let mut permuted = blocks.to_vec();
         permuted.shuffle(&mut rng(seed, epoch, u64::MAX));
         let mut starts = Vec::with_capacity(permuted.len());
@@ -96,14 +205,29 @@ impl Order {
             starts.push(n);
             n += b.rows.len() as u64;
         }
+        let config = OrderConfig {
+            lanes: config.lanes.max(1),
+            window: config.window.max(1),
+        };
+        let lanes = config.lanes as u64;
+        let radix = factors(lanes);
+        let full = Lanes::new(config.window.min(n), lanes, &radix);
+        let tail = if n % config.window == 0 {
+            config.window.min(n)
+        } else {
+            n % config.window
+        };
+        let last = Lanes::new(tail, lanes, &radix);
         Order {
             blocks: permuted,
             starts,
             n,
-            lanes: lanes.max(1) as u64,
+            config,
             seed,
             epoch,
-            lane_perms: Default::default(),
+            radix,
+            full,
+            last,
         }
     }
 
@@ -117,43 +241,104 @@ impl Order {
         self.n == 0
     }
 
-    /// Start in `S` and length of a lane.
-    fn lane_span(&self, lane: u64) -> (u64, u64) {
-        let (base, extra) = (self.n / self.lanes, self.n % self.lanes);
-        let len = base + u64::from(lane < extra);
-        (lane * base + lane.min(extra), len)
+    /// The parameters the order was built with.
+    pub fn config(&self) -> OrderConfig {
+        self.config
     }
 
-    fn lane_perm(&self, lane: u64) -> std::sync::Arc<Vec<u32>> {
-        let mut cache = self.lane_perms.lock().expect("lane cache");
-        cache
-            .entry(lane)
-            .or_insert_with(|| {
-                let (_, len) = self.lane_span(lane);
-                let mut p: Vec<u32> = (0..len as u32).collect();
-                p.shuffle(&mut rng(self.seed, self.epoch, lane));
-                std::sync::Arc::new(p)
-            })
-            .clone()
+    /// Number of windows in the epoch.
+    pub fn windows(&self) -> u64 {
+        self.n.div_ceil(self.config.window)
     }
 
-    /// The sample at epoch position `p` (`p < len()`).
+    /// The window that holds position `p`, and the positions it spans.
+    pub fn window_of(&self, p: u64) -> (u64, std::ops::Range<u64>) {
+        let j = p / self.config.window;
+        let start = j * self.config.window;
+        (j, start..(start + self.config.window).min(self.n))
+    }
+
+    fn layout(&self, j: u64) -> &Lanes {
+        if j + 1 == self.windows() {
+            &self.last
+        } else {
+            &self.full
+        }
+    }
+
+    fn lane_perm(&self, j: u64, lane: u64, len: u64) -> Vec<u32> {
+        let mut p: Vec<u32> = (0..len as u32).collect();
+        p.shuffle(&mut rng(self.seed, self.epoch, splitmix(j + 1) ^ lane));
+        p
+    }
+
+    fn lane_len(&self, lanes: &Lanes, lane: u64) -> u64 {
+        let next = lanes
+            .start
+            .get(lane as usize + 1)
+            .copied()
+            .unwrap_or(lanes.len);
+        next - lanes.start[lane as usize]
+    }
+
+    /// Index in `S` of window position `q` of window `j`.
+    fn offset_in_window(&self, j: u64, q: u64) -> u64 {
+        let layout = self.layout(j);
+        if !layout.laned {
+            return self.lane_perm(j, u64::MAX, layout.len)[q as usize] as u64;
+        }
+        let c = self.config.lanes as u64;
+        let lane = reverse_digits(q % c, &self.radix);
+        let len = self.lane_len(layout, lane);
+        layout.start[lane as usize] + self.lane_perm(j, lane, len)[(q / c) as usize] as u64
+    }
+
+    fn at(&self, k: u64) -> Sample {
+        let b = self.starts.partition_point(|s| *s <= k) - 1;
+        let block = &self.blocks[b];
+        Sample {
+            source: block.source,
+            shard: block.shard,
+            row_group: block.row_group,
+            row: block.rows[(k - self.starts[b]) as usize],
+        }
+    }
+
+    /// The sample at epoch position `p` (`p < len()`). For many positions, [`Order::window`]
+    /// is much cheaper.
     pub fn sample(&self, p: u64) -> Sample {
         assert!(
             p < self.n,
             "position {p} past the epoch's {} samples",
             self.n
         );
-        let lane = p % self.lanes;
-        let (start, _) = self.lane_span(lane);
-        let k = start + self.lane_perm(lane)[(p / self.lanes) as usize] as u64;
-        let b = self.starts.partition_point(|s| *s <= k) - 1;
-        let block = &self.blocks[b];
-        Sample {
-            shard: block.shard,
-            row_group: block.row_group,
-            row: block.rows[(k - self.starts[b]) as usize],
-        }
+        let (j, span) = self.window_of(p);
+        self.at(span.start + self.offset_in_window(j, p - span.start))
+    }
+
+    /// Every sample of window `j`, in position order.
+    pub fn window(&self, j: u64) -> Vec<Sample> {
+        let start = j * self.config.window;
+        let layout = self.layout(j);
+        let offsets: Vec<u64> = if !layout.laned {
+            self.lane_perm(j, u64::MAX, layout.len)
+                .into_iter()
+                .map(u64::from)
+                .collect()
+        } else {
+            let c = self.config.lanes as u64;
+            let perms: Vec<Vec<u32>> = (0..c)
+                .map(|l| self.lane_perm(j, l, self.lane_len(layout, l)))
+                .collect();
+            let rev: Vec<u64> = (0..c).map(|s| reverse_digits(s, &self.radix)).collect();
+            (0..layout.len)
+                .map(|q| {
+                    let lane = rev[(q % c) as usize];
+                    layout.start[lane as usize] + perms[lane as usize][(q / c) as usize] as u64
+                })
+                .collect()
+        };
+        offsets.into_iter().map(|o| self.at(start + o)).collect()
     }
 
     /// The positions (and samples) worker `worker` of `workers` on rank `rank` of `world`
@@ -170,10 +355,19 @@ impl Order {
         let (w, k) = (world.max(1) as u64, workers.max(1) as u64);
         let first = first_at_or_after(from, w, rank as u64);
         let end = if self.n == 0 { 0 } else { end };
+        let mut cached: Option<(u64, Vec<Sample>)> = None;
         (first..end)
             .step_by(w as usize)
             .filter(move |p| (p / w) % k == worker as u64)
-            .map(move |p| (p, self.sample(p % self.n)))
+            .map(move |p| {
+                let q = p % self.n;
+                let (j, span) = self.window_of(q);
+                if cached.as_ref().is_none_or(|(cj, _)| *cj != j) {
+                    cached = Some((j, self.window(j)));
+                }
+                let window = &cached.as_ref().expect("window").1;
+                (p, window[(q - span.start) as usize])
+            })
     }
 }
 
@@ -229,6 +423,7 @@ pub fn blocks(
             };
             if !rows.is_empty() {
                 out.push(Block {
+                    source: 0,
                     shard: si as u32,
                     row_group: gi as u32,
                     rows,
@@ -255,6 +450,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, n)| Block {
+                source: 0,
                 shard: i as u32 / 3,
                 row_group: i as u32 % 3,
                 rows: (0..*n).collect(),
@@ -267,6 +463,7 @@ mod tests {
             .iter()
             .flat_map(|b| {
                 b.rows.iter().map(|r| Sample {
+                    source: 0,
                     shard: b.shard,
                     row_group: b.row_group,
                     row: *r,
@@ -276,24 +473,32 @@ mod tests {
     }
 
     const SIZES: [u32; 11] = [97, 3, 250, 1, 64, 64, 64, 128, 7, 300, 40];
+    /// Windows of 400 samples cut into 24 lanes (the last, 18-sample window is shuffled whole).
+    const SMALL: OrderConfig = OrderConfig {
+        lanes: 24,
+        window: 400,
+    };
 
     #[test]
     fn an_epoch_is_a_permutation_and_a_pure_function_of_seed_and_epoch() {
-        for lanes in [1, 7, 840, 5000] {
-            let o = Order::new(&blocks_of(&SIZES), 5, 0, lanes);
+        for (lanes, window) in [(1, 10_000), (7, 100), (840, 10_000), (5000, 64), (8, 37)] {
+            let cfg = OrderConfig { lanes, window };
+            let o = Order::new(&blocks_of(&SIZES), 5, 0, cfg);
+            let windowed: Vec<Sample> = (0..o.windows()).flat_map(|j| o.window(j)).collect();
             let seq: Vec<Sample> = (0..o.len()).map(|p| o.sample(p)).collect();
             assert_eq!(
                 seq.iter().copied().collect::<BTreeSet<_>>(),
                 all(&SIZES),
                 "lanes {lanes}"
             );
+            assert_eq!(seq, windowed, "window() agrees with sample()");
             assert_eq!(seq.len(), all(&SIZES).len());
             let again: Vec<Sample> = (0..o.len())
-                .map(|p| Order::new(&blocks_of(&SIZES), 5, 0, lanes).sample(p))
+                .map(|p| Order::new(&blocks_of(&SIZES), 5, 0, cfg).sample(p))
                 .collect();
             assert_eq!(seq, again);
             let next: Vec<Sample> = (0..o.len())
-                .map(|p| Order::new(&blocks_of(&SIZES), 5, 1, lanes).sample(p))
+                .map(|p| Order::new(&blocks_of(&SIZES), 5, 1, cfg).sample(p))
                 .collect();
             assert_ne!(seq, next, "another epoch, another order");
         }
@@ -301,7 +506,7 @@ mod tests {
 
     #[test]
     fn ranks_and_workers_cover_every_sample_exactly_once() {
-        let o = Order::new(&blocks_of(&SIZES), 9, 2, DEFAULT_LANES);
+        let o = Order::new(&blocks_of(&SIZES), 9, 2, SMALL);
         for world in 1..=8 {
             for workers in 1..=4 {
                 let mut seen = Vec::new();
@@ -322,10 +527,10 @@ mod tests {
 
     #[test]
     fn resuming_with_another_world_size_loses_and_repeats_nothing() {
-        let o = Order::new(&blocks_of(&SIZES), 3, 0, DEFAULT_LANES);
+        let o = Order::new(&blocks_of(&SIZES), 3, 0, SMALL);
         let mut state = 0xDEAD_BEEFu64;
         for _ in 0..40 {
-            state = mix(state);
+            state = splitmix(state);
             let (w1, w2) = (1 + state % 8, 1 + (state >> 8) % 8);
             let (k1, k2) = (1 + (state >> 16) % 4, 1 + (state >> 24) % 4);
             let b = 1 + (state >> 32) % 16;
@@ -335,6 +540,7 @@ mod tests {
                 seed: 3,
                 epoch: 0,
                 position: stop,
+                mixture: vec![("roco".into(), 1.0)],
             };
             let json = serde_json::to_string(&cursor).unwrap();
             let back: Cursor = serde_json::from_str(&json).unwrap();
@@ -367,7 +573,7 @@ mod tests {
 
     #[test]
     fn drop_and_pad_give_every_rank_the_same_number_of_samples() {
-        let o = Order::new(&blocks_of(&SIZES), 4, 0, DEFAULT_LANES);
+        let o = Order::new(&blocks_of(&SIZES), 4, 0, SMALL);
         let n = o.len();
         for (world, batch) in [(3u32, 5u32), (8, 16), (7, 1)] {
             for tail in [Tail::Drop, Tail::Pad] {
@@ -435,11 +641,13 @@ mod tests {
             kept,
             vec![
                 Block {
+                    source: 0,
                     shard: 0,
                     row_group: 1,
                     rows: vec![1]
                 },
                 Block {
+                    source: 0,
                     shard: 2,
                     row_group: 0,
                     rows: vec![0]
@@ -449,20 +657,71 @@ mod tests {
     }
 
     #[test]
-    fn a_rank_reads_only_the_blocks_of_its_lanes() {
+    fn a_power_of_two_rank_reads_only_its_share_of_a_window() {
         let sizes = [100u32; 64];
-        let o = Order::new(&blocks_of(&sizes), 1, 0, 64);
-        let touched = |r: u32| {
-            o.slice(r, 8, (0, 1), 0, o.len())
-                .map(|(_, s)| (s.shard, s.row_group))
-                .collect::<BTreeSet<_>>()
-        };
-        for r in 0..8 {
-            assert!(
-                touched(r).len() <= 16,
-                "rank {r} touched {} of 64 blocks",
-                touched(r).len()
-            );
+        let o = Order::new(&blocks_of(&sizes), 1, 0, OrderConfig::default());
+        assert_eq!(o.windows(), 1);
+        for world in [2u32, 4, 8] {
+            for r in 0..world {
+                let touched: BTreeSet<_> = o
+                    .slice(r, world, (0, 1), 0, o.len())
+                    .map(|(_, s)| s.block_key())
+                    .collect();
+                assert!(
+                    touched.len() <= 64 / world as usize + 1,
+                    "rank {r} of {world} touched {} of 64 blocks",
+                    touched.len()
+                );
+            }
         }
+    }
+
+    #[test]
+    fn a_window_holds_only_its_own_blocks() {
+        let sizes = [50u32; 40];
+        let cfg = OrderConfig {
+            lanes: 8,
+            window: 200,
+        };
+        let o = Order::new(&blocks_of(&sizes), 2, 3, cfg);
+        for j in 0..o.windows() {
+            let touched: BTreeSet<_> = o.window(j).iter().map(|s| s.block_key()).collect();
+            assert!(touched.len() <= 5, "window {j} touched {}", touched.len());
+        }
+    }
+
+    #[test]
+    fn digit_reversal_is_a_permutation() {
+        let radix = factors(840);
+        assert_eq!(radix, [2, 2, 2, 3, 5, 7]);
+        let set: BTreeSet<u64> = (0..840).map(|s| reverse_digits(s, &radix)).collect();
+        assert_eq!(set.len(), 840);
+        assert!(set.iter().all(|l| *l < 840));
+        assert_eq!(reverse_digits(1, &radix), 420);
+    }
+
+    #[test]
+    fn mixed_sources_keep_their_proportions_through_the_order() {
+        let source = |index: u32, n: usize| -> Vec<Block> {
+            (0..n)
+                .map(|g| Block {
+                    source: index,
+                    shard: 0,
+                    row_group: g as u32,
+                    rows: (0..10).collect(),
+                })
+                .collect()
+        };
+        let (a, b) = (source(0, 300), source(1, 100));
+        let blocks = mix(&[(&a, 1.0), (&b, 3.0)], 11, 0);
+        let o = Order::new(&blocks, 11, 0, SMALL);
+        assert_eq!(o.len(), 4000);
+        for j in 0..o.windows() {
+            let w = o.window(j);
+            let share = w.iter().filter(|s| s.source == 1).count() as f64 / w.len() as f64;
+            assert!((share - 0.75).abs() < 0.2, "window {j}: {share}");
+        }
+        let all = (0..o.len()).filter(|p| o.sample(*p).source == 1).count();
+        assert_eq!(all, 3000);
     }
 }
