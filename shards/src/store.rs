@@ -324,6 +324,41 @@ impl Store {
             .map_err(|e| Self::err("list", rel_prefix, e))
     }
 
+    /// Reads a byte range of an object, on the caller's async runtime (the streaming reader
+    /// fetches row groups this way, many in flight at once).
+    pub async fn get_range_async(&self, rel: &str, range: std::ops::Range<u64>) -> Result<Bytes> {
+        match self.inner.get_range(&self.path(rel), range).await {
+            Ok(b) => Ok(b),
+            Err(object_store::Error::NotFound { .. }) => Err(Error::NotFound {
+                path: rel.to_string(),
+                store: self.url.clone(),
+            }),
+            Err(e) => Err(Self::err("get", rel, e)),
+        }
+    }
+
+    /// The bytes of an object as a stream of chunks, on the caller's async runtime.
+    pub async fn stream_async(
+        &self,
+        rel: &str,
+    ) -> Result<futures::stream::BoxStream<'static, Result<Bytes>>> {
+        let got = match self.inner.get(&self.path(rel)).await {
+            Ok(g) => g,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(Error::NotFound {
+                    path: rel.to_string(),
+                    store: self.url.clone(),
+                });
+            }
+            Err(e) => return Err(Self::err("get", rel, e)),
+        };
+        let rel = rel.to_string();
+        Ok(got
+            .into_stream()
+            .map(move |r| r.map_err(|e| Self::err("get", &rel, e)))
+            .boxed())
+    }
+
     /// A streaming reader over an object, for inputs too large to hold in memory.
     pub fn reader(&self, rel: &str) -> Result<Box<dyn Read + Send>> {
         let path = self.path(rel);

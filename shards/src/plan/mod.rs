@@ -146,7 +146,7 @@ fn factors(mut c: u64) -> Vec<u64> {
     let mut out = Vec::new();
     let mut f = 2;
     while c > 1 {
-        while c % f == 0 {
+        while c.is_multiple_of(f) {
             out.push(f);
             c /= f;
         }
@@ -212,7 +212,7 @@ impl Order {
         let lanes = config.lanes as u64;
         let radix = factors(lanes);
         let full = Lanes::new(config.window.min(n), lanes, &radix);
-        let tail = if n % config.window == 0 {
+        let tail = if n.is_multiple_of(config.window) {
             config.window.min(n)
         } else {
             n % config.window

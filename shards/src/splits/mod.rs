@@ -194,6 +194,35 @@ pub fn encode_split(rows: &[SplitRow]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Reads `splits/<name>.parquet`: each entry's id and part, in split order.
+pub fn read_split(store: &Store, name: &str) -> Result<Vec<(String, String)>> {
+    use arrow_array::cast::AsArray;
+    let rel = format!("splits/{name}.parquet");
+    let bytes = store.get(&rel)?;
+    let err = |e: &dyn std::fmt::Display| Error::parquet(&rel, e);
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .map_err(|e| err(&e))?
+        .build()
+        .map_err(|e| err(&e))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| err(&e))?;
+        let col = |n: &str| {
+            batch
+                .column_by_name(n)
+                .and_then(|c| c.as_string_opt::<i32>().cloned())
+                .ok_or_else(|| err(&format!("no string column `{n}`")))
+        };
+        let (ids, parts) = (col("id")?, col("part")?);
+        out.extend(
+            ids.iter()
+                .zip(parts.iter())
+                .map(|(i, p)| (i.unwrap_or("").to_string(), p.unwrap_or("").to_string())),
+        );
+    }
+    Ok(out)
+}
+
 /// Writes `splits/<name>.parquet` then `splits/<name>.json`.
 pub fn write_split(store: &Store, rows: &[SplitRow], info: &SplitInfo) -> Result<()> {
     store.put(

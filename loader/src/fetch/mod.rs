@@ -1,0 +1,265 @@
+//! Fetching row groups from object storage: footers, shard hashes, the cache, retries.
+//!
+//! A block (one row group) is one ranged read covering the columns the loader needs; the
+//! footer of each shard is read once. The first time a shard is touched its bytes are hashed
+//! (streamed, or while downloading it into the cache) and compared with the manifest; no block
+//! of a shard is handed out before that check passes.
+
+mod block;
+mod cache;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
+use sha2::{Digest, Sha256};
+use unimlip_shards::{Manifest, ShardEntry, Store};
+
+pub use block::{BlockData, BlockRef, COLUMNS};
+pub use cache::{Cache, CacheConfig};
+
+use crate::stats::Stats;
+use crate::{Error, Result};
+
+/// One opened dataset: where it is and what its manifest says.
+#[derive(Debug, Clone)]
+pub struct SourceHandle {
+    /// The source's name (for reports and the cursor's mixture).
+    pub name: String,
+    /// The dataset root.
+    pub store: Store,
+    /// Its manifest.
+    pub manifest: Manifest,
+}
+
+#[derive(Debug, Clone)]
+struct ShardState {
+    meta: ArrowReaderMetadata,
+    /// The cached copy, when the cache is on.
+    local: Option<PathBuf>,
+}
+
+type ShardCell = Arc<tokio::sync::OnceCell<ShardState>>;
+
+/// Fetches and decodes blocks; shared by the planner's async tasks.
+#[derive(Debug)]
+pub struct Fetcher {
+    sources: Vec<SourceHandle>,
+    cache: Option<Cache>,
+    verify: bool,
+    stats: Arc<Stats>,
+    shards: Mutex<HashMap<(u32, u32), ShardCell>>,
+}
+
+const ATTEMPTS: u32 = 4;
+const FOOTER_GUESS: u64 = 64 * 1024;
+
+impl Fetcher {
+    /// A fetcher over `sources`; `verify` checks each shard's hash once before use.
+    pub fn new(
+        sources: Vec<SourceHandle>,
+        cache: Option<Cache>,
+        verify: bool,
+        stats: Arc<Stats>,
+    ) -> Fetcher {
+        Fetcher {
+            sources,
+            cache,
+            verify,
+            stats,
+            shards: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The sources.
+    pub fn sources(&self) -> &[SourceHandle] {
+        &self.sources
+    }
+
+    fn entry(&self, source: u32, shard: u32) -> (&SourceHandle, &ShardEntry) {
+        let s = &self.sources[source as usize];
+        (s, &s.manifest.shards[shard as usize])
+    }
+
+    /// Fetches and decodes one block: `(source, shard, row_group)`.
+    pub async fn block(&self, key: (u32, u32, u32)) -> Result<BlockRef> {
+        let (source, shard, rg) = key;
+        let t0 = Instant::now();
+        let state = self.shard(source, shard).await?;
+        let (src, entry) = self.entry(source, shard);
+        let range = BlockData::byte_range(&state.meta, rg as usize);
+        let bytes = match &state.local {
+            Some(path) => match Cache::read_range(path, range.clone())? {
+                Some(b) => b,
+                None => {
+                    let cache = self.cache.as_ref().expect("cache on");
+                    let path = cache.fill(&src.store, entry).await?;
+                    self.stats.cache_misses.fetch_add(1, Relaxed);
+                    Cache::read_range(&path, range.clone())?.ok_or_else(|| Error::Cache {
+                        path: path.display().to_string(),
+                        cause: std::io::ErrorKind::NotFound.into(),
+                    })?
+                }
+            },
+            None => self.get_range(&src.store, &entry.path, range.clone()).await?,
+        };
+        self.stats
+            .bytes_fetched
+            .fetch_add(bytes.len() as u64, Relaxed);
+        let (path, len, meta) = (entry.path.clone(), entry.bytes, state.meta.clone());
+        let block = tokio::task::spawn_blocking(move || {
+            BlockData::decode(&path, &meta, rg as usize, range.start, bytes, len)
+        })
+        .await
+        .map_err(|e| Error::Worker(e.to_string()))??;
+        self.stats.blocks_fetched.fetch_add(1, Relaxed);
+        Stats::time(&self.stats.fetch_ns, t0);
+        Ok(Arc::new(block))
+    }
+
+    async fn shard(&self, source: u32, shard: u32) -> Result<ShardState> {
+        let cell = self
+            .shards
+            .lock()
+            .expect("shard table")
+            .entry((source, shard))
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| self.open_shard(source, shard))
+            .await
+            .cloned()
+    }
+
+    async fn open_shard(&self, source: u32, shard: u32) -> Result<ShardState> {
+        let (src, entry) = self.entry(source, shard);
+        let local = match &self.cache {
+            Some(cache) => Some(match cache.lookup(entry) {
+                Some(p) => {
+                    self.stats.cache_hits.fetch_add(1, Relaxed);
+                    p
+                }
+                None => {
+                    let t0 = Instant::now();
+                    let p = cache.fill(&src.store, entry).await?;
+                    self.stats.cache_misses.fetch_add(1, Relaxed);
+                    self.stats.shards_verified.fetch_add(1, Relaxed);
+                    Stats::time(&self.stats.verify_ns, t0);
+                    p
+                }
+            }),
+            None => {
+                if self.verify {
+                    self.hash_shard(&src.store, entry).await?;
+                }
+                None
+            }
+        };
+        let meta = self.footer(&src.store, entry, local.as_ref()).await?;
+        Ok(ShardState { meta, local })
+    }
+
+    async fn hash_shard(&self, store: &Store, entry: &ShardEntry) -> Result<()> {
+        let t0 = Instant::now();
+        let mut stream = store.stream_async(&entry.path).await?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            size += chunk.len() as u64;
+            hasher.update(&chunk);
+        }
+        cache::check(store, entry, size, &hex::encode(hasher.finalize()))?;
+        self.stats.shards_verified.fetch_add(1, Relaxed);
+        Stats::time(&self.stats.verify_ns, t0);
+        Ok(())
+    }
+
+    async fn read(
+        &self,
+        store: &Store,
+        entry: &ShardEntry,
+        local: Option<&PathBuf>,
+        range: std::ops::Range<u64>,
+    ) -> Result<Bytes> {
+        if let Some(path) = local
+            && let Some(b) = Cache::read_range(path, range.clone())?
+        {
+            return Ok(b);
+        }
+        self.get_range(store, &entry.path, range).await
+    }
+
+    async fn footer(
+        &self,
+        store: &Store,
+        entry: &ShardEntry,
+        local: Option<&PathBuf>,
+    ) -> Result<ArrowReaderMetadata> {
+        let corrupt = |reason: String| Error::CorruptShard {
+            path: entry.path.clone(),
+            store: store.url().to_string(),
+            reason,
+        };
+        let size = entry.bytes;
+        if size < 12 {
+            return Err(corrupt(format!("{size} bytes is too short for Parquet")));
+        }
+        let guess = FOOTER_GUESS.min(size);
+        let tail = self.read(store, entry, local, size - guess..size).await?;
+        let last8: [u8; 8] = tail[tail.len() - 8..].try_into().expect("8 bytes");
+        let footer = FooterTail::try_new(&last8).map_err(|e| corrupt(e.to_string()))?;
+        let meta_len = footer.metadata_length() as u64;
+        if meta_len + 8 > size {
+            return Err(corrupt(format!("footer claims {meta_len} bytes")));
+        }
+        let meta_bytes = if meta_len + 8 <= guess {
+            tail.slice((guess - 8 - meta_len) as usize..(guess - 8) as usize)
+        } else {
+            self.read(store, entry, local, size - 8 - meta_len..size - 8)
+                .await?
+        };
+        self.stats
+            .bytes_fetched
+            .fetch_add(tail.len() as u64, Relaxed);
+        let md =
+            ParquetMetaDataReader::decode_metadata(&meta_bytes).map_err(|e| corrupt(e.to_string()))?;
+        let expected = entry.row_groups.len();
+        if md.num_row_groups() != expected {
+            return Err(corrupt(format!(
+                "{} row groups, the manifest says {expected}",
+                md.num_row_groups()
+            )));
+        }
+        ArrowReaderMetadata::try_new(Arc::new(md), ArrowReaderOptions::new())
+            .map_err(|e| corrupt(e.to_string()))
+    }
+
+    /// A ranged read with retries (backoff 50 ms, ×4) on errors other than a missing object.
+    async fn get_range(
+        &self,
+        store: &Store,
+        path: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<Bytes> {
+        let mut attempt = 0;
+        loop {
+            match store.get_range_async(path, range.clone()).await {
+                Ok(b) => return Ok(b),
+                Err(e @ unimlip_shards::Error::NotFound { .. }) => return Err(e.into()),
+                Err(e) if attempt + 1 >= ATTEMPTS => return Err(e.into()),
+                Err(e) => {
+                    tracing::warn!("retrying a read of {path}: {e}");
+                    self.stats.retries.fetch_add(1, Relaxed);
+                    tokio::time::sleep(Duration::from_millis(50 << (2 * attempt))).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
