@@ -28,6 +28,7 @@ pub mod fetch;
 mod loader;
 mod pool;
 pub mod stats;
+pub mod testkit;
 mod tj;
 
 pub use augment::{Augmenter, Pipeline, ViewSpec};

@@ -111,13 +111,19 @@ impl Tj {
     ) -> Result<(), String> {
         let (x, y, w, h) = region;
         let channels = if grey { 1 } else { 3 };
+        // libjpeg-turbo matches factors in lowest terms (1/4, not 2/8).
+        let (mut n, mut d) = (num, 8u32);
+        while n.is_multiple_of(2) && d.is_multiple_of(2) {
+            n /= 2;
+            d /= 2;
+        }
         // SAFETY: valid handle; the scaling factor is one libjpeg-turbo supports (n/8).
         let rc = unsafe {
             raw::tj3SetScalingFactor(
                 self.handle,
                 raw::tjscalingfactor {
-                    num: num as i32,
-                    denom: 8,
+                    num: n as i32,
+                    denom: d as i32,
                 },
             )
         };
