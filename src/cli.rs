@@ -20,6 +20,65 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Write a reproducible evaluation split (ids + recipe) under the dataset's splits/ folder.
     Splits(SplitsArgs),
+    /// Measure the system's parts (the streaming loader).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Stream shards through the real reader and augmentation pool and report samples/s.
+    Loader(BenchLoaderArgs),
+}
+
+/// What the loader reads and how; shared by `bench loader` and `inspect --sample`.
+#[derive(Debug, Args)]
+pub struct LoaderArgs {
+    /// Augmentation pipeline: rrc-flip, unimlip or eval.
+    #[arg(long, default_value = "rrc-flip")]
+    pub pipeline: String,
+    /// Seed of the order and the augmentations.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Manifest splits to read (repeat; all when absent).
+    #[arg(long)]
+    pub split: Vec<String>,
+    /// Keep only the rows of a split file's part: NAME:PART (e.g. chexpert-lowdata-0.1:train).
+    #[arg(long, value_name = "NAME:PART")]
+    pub split_file: Option<String>,
+    /// Local shard cache folder.
+    #[arg(long)]
+    pub cache: Option<std::path::PathBuf>,
+    /// Byte cap of the cache, e.g. 20GiB.
+    #[arg(long, default_value = "20GiB")]
+    pub cache_size: String,
+    /// Skip the SHA-256 check of each shard before its first use.
+    #[arg(long)]
+    pub no_verify: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchLoaderArgs {
+    /// Dataset root URL or folder; repeat to mix several (equal weights unless URL@WEIGHT).
+    #[arg(long, required = true)]
+    pub data: Vec<String>,
+    #[command(flatten)]
+    pub loader: LoaderArgs,
+    /// Samples to stream (default: one epoch).
+    #[arg(long)]
+    pub samples: Option<u64>,
+    /// Augmentation threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Samples per batch.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Start at this position of epoch 0 (measures the time to resume).
+    #[arg(long, default_value_t = 0)]
+    pub position: u64,
+    /// Print one JSON object instead of the summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -137,4 +196,12 @@ pub struct InspectArgs {
     /// Re-hash every shard and check it against the manifest; exit non-zero on a mismatch.
     #[arg(long)]
     pub verify: bool,
+    /// Write the augmented views of the first N samples as PNG files (needs --out).
+    #[arg(long, value_name = "N", requires = "out")]
+    pub sample: Option<usize>,
+    /// Folder for --sample's PNG files and samples.json.
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub loader: LoaderArgs,
 }

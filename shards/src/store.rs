@@ -177,6 +177,15 @@ impl Store {
         self.local_root.as_deref()
     }
 
+    /// The local file behind an object, when the store is a local folder.
+    pub fn local_path(&self, rel: &str) -> Option<std::path::PathBuf> {
+        let mut p = self.local_root.clone()?;
+        for part in rel.split('/').filter(|s| !s.is_empty()) {
+            p.push(part);
+        }
+        Some(p)
+    }
+
     /// The store's URL, without credentials.
     pub fn url(&self) -> &str {
         &self.url

@@ -12,6 +12,9 @@ use crate::cli::InspectArgs;
 use crate::fmt::bytes;
 
 pub fn run(a: InspectArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    if let (Some(n), Some(dir)) = (a.sample, &a.out) {
+        return write_samples(&a, n, dir, out);
+    }
     let store = Store::open_existing(&a.url)?;
     let m = Manifest::load(&store).with_context(|| format!("cannot inspect {}", store.url()))?;
     let verified = if a.verify {
@@ -157,5 +160,61 @@ fn table(m: &Manifest, out: &mut dyn Write) -> anyhow::Result<()> {
         m.label_names.join(", ")
     };
     writeln!(out, "labels    {labels}")?;
+    Ok(())
+}
+
+/// `--sample N --out DIR`: the first N samples of epoch 0, every view as a PNG, and
+/// `samples.json` with what each file shows.
+fn write_samples(
+    a: &InspectArgs,
+    n: usize,
+    dir: &std::path::Path,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(n > 0, "--sample must be at least 1");
+    let config = super::loader::config(std::slice::from_ref(&a.url), &a.loader, 1, None)?;
+    let names: Vec<String> = config.pipeline.views.iter().map(|v| v.name.clone()).collect();
+    let loader = unimlip_loader::Loader::open(config)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut listed = Vec::new();
+    for (i, batch) in loader.stream(&loader.start(0), 0, 1)?.take(n).enumerate() {
+        let b = batch?;
+        let s = &b.samples()[0];
+        let mut files = Vec::new();
+        for (v, name) in names.iter().enumerate() {
+            let file = format!("{i:04}-{name}.png");
+            write_png(&dir.join(&file), b.side(v), b.image(0, v))?;
+            files.push(file);
+        }
+        listed.push(json!({
+            "index": i,
+            "position": s.position,
+            "id": s.id(),
+            "caption": s.caption(),
+            "labels": s.labels(),
+            "replaced": s.replaced(),
+            "files": files,
+        }));
+    }
+    let path = dir.join("samples.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&listed)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    writeln!(
+        out,
+        "wrote {} samples × {} views ({}) to {}",
+        listed.len(),
+        names.len(),
+        names.join(", "),
+        dir.display()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_png(path: &std::path::Path, side: u32, rgb: &[u8]) -> anyhow::Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), side, side);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.write_header()?.write_image_data(rgb)?;
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! One module per subcommand; `run` dispatches.
 
+mod bench;
 mod ingest;
+mod loader;
 mod inspect;
 mod splits;
 mod synth;
@@ -8,7 +10,7 @@ mod synth;
 use std::io::Write;
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{BenchCommand, Cli, Command};
 
 /// Runs a parsed command line, writing results to `out`.
 pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
@@ -17,5 +19,6 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::Ingest(a) => ingest::run(a, out),
         Command::Inspect(a) => inspect::run(a, out),
         Command::Splits(a) => splits::run(a, out),
+        Command::Bench(BenchCommand::Loader(a)) => bench::loader(a, out),
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float32Type;
-use arrow_array::{Array, BinaryArray, Float32Array, ListArray, RecordBatch, StringArray};
+use arrow_array::{Array, BinaryViewArray, Float32Array, ListArray, RecordBatch, StringArray};
 use bytes::{Buf, Bytes};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
@@ -20,7 +20,7 @@ pub const COLUMNS: [&str; 4] = ["id", "image", "caption", "labels"];
 #[derive(Debug)]
 pub struct BlockData {
     ids: StringArray,
-    images: BinaryArray,
+    images: BinaryViewArray,
     captions: StringArray,
     labels: Option<ListArray>,
     /// Bytes fetched for this block.
@@ -117,7 +117,7 @@ impl BlockData {
             .cloned()
             .ok_or_else(|| bad("`id` is not a string column".into()))?;
         let images = col("image")?
-            .as_binary_opt::<i32>()
+            .as_binary_view_opt()
             .cloned()
             .ok_or_else(|| bad("`image` is not a binary column".into()))?;
         let captions = col("caption")?

@@ -166,15 +166,25 @@ impl Fetcher {
 
     async fn hash_shard(&self, store: &Store, entry: &ShardEntry) -> Result<()> {
         let t0 = Instant::now();
-        let mut stream = store.stream_async(&entry.path).await?;
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk?;
-            size += chunk.len() as u64;
-            hasher.update(&chunk);
-        }
-        cache::check(store, entry, size, &hex::encode(hasher.finalize()))?;
+        let (size, sha) = match store.local_path(&entry.path) {
+            // A local file: large reads on a blocking thread (the object-store stream of a
+            // local file comes in 8 KiB pieces).
+            Some(path) => tokio::task::spawn_blocking(move || hash_file(&path))
+                .await
+                .map_err(|e| Error::Worker(e.to_string()))??,
+            None => {
+                let mut stream = store.stream_async(&entry.path).await?;
+                let mut hasher = Sha256::new();
+                let mut size = 0u64;
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk?;
+                    size += chunk.len() as u64;
+                    hasher.update(&chunk);
+                }
+                (size, hex::encode(hasher.finalize()))
+            }
+        };
+        cache::check(store, entry, size, &sha)?;
         self.stats.shards_verified.fetch_add(1, Relaxed);
         Stats::time(&self.stats.verify_ns, t0);
         Ok(())
@@ -236,7 +246,28 @@ impl Fetcher {
                 md.num_row_groups()
             )));
         }
-        ArrowReaderMetadata::try_new(Arc::new(md), ArrowReaderOptions::new())
+        let md = Arc::new(md);
+        let plain = ArrowReaderMetadata::try_new(md.clone(), ArrowReaderOptions::new())
+            .map_err(|e| corrupt(e.to_string()))?;
+        // Read the images as BinaryView: the views point into the fetched pages, so the image
+        // bytes are never copied again.
+        let fields: Vec<arrow_schema::FieldRef> = plain
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| {
+                if f.name() == "image" && f.data_type() == &arrow_schema::DataType::Binary {
+                    Arc::new(f.as_ref().clone().with_data_type(arrow_schema::DataType::BinaryView))
+                } else {
+                    f.clone()
+                }
+            })
+            .collect();
+        let hint = Arc::new(arrow_schema::Schema::new_with_metadata(
+            fields,
+            plain.schema().metadata().clone(),
+        ));
+        ArrowReaderMetadata::try_new(md, ArrowReaderOptions::new().with_schema(hint))
             .map_err(|e| corrupt(e.to_string()))
     }
 
@@ -262,4 +293,28 @@ impl Fetcher {
             }
         }
     }
+}
+
+/// Size and hex SHA-256 of a local file.
+fn hash_file(path: &std::path::Path) -> Result<(u64, String)> {
+    use std::io::Read;
+    let err = |e: std::io::Error| {
+        Error::Shards(unimlip_shards::Error::Io {
+            path: path.to_path_buf(),
+            cause: e,
+        })
+    };
+    let mut f = std::fs::File::open(path).map_err(err)?;
+    let mut buf = vec![0u8; 4 << 20];
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(err)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((size, hex::encode(hasher.finalize())))
 }

@@ -1,0 +1,83 @@
+//! `unimlip bench loader`: stream shards through the real reader and pool, report samples/s.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use unimlip_loader::Loader;
+
+use crate::cli::BenchLoaderArgs;
+
+pub fn loader(a: BenchLoaderArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let config = super::loader::config(&a.data, &a.loader, a.batch_size, a.threads)?;
+    let threads = config.threads;
+    let t_open = Instant::now();
+    let loader = Loader::open(config)?;
+    let epoch_len = loader.order(0).len();
+    let want = a.samples.unwrap_or(epoch_len.saturating_sub(a.position));
+    let mut cursor = loader.start(0);
+    cursor.position = a.position;
+    let mut digest = Sha256::new();
+    let (mut got, mut first_batch_s) = (0u64, None);
+    let t0 = Instant::now();
+    'outer: while got < want {
+        let stream = loader.stream(&cursor, 0, 1)?;
+        let mut any = false;
+        for batch in stream {
+            let b = batch?;
+            any = true;
+            first_batch_s.get_or_insert_with(|| t_open.elapsed().as_secs_f64());
+            for s in b.samples() {
+                digest.update(s.id().as_bytes());
+                digest.update(s.position.to_le_bytes());
+            }
+            for v in 0..b.views() {
+                digest.update(b.view(v));
+            }
+            got += b.len() as u64;
+            cursor = b.cursor.clone();
+            if got >= want {
+                break 'outer;
+            }
+        }
+        anyhow::ensure!(any, "the dataset yields no full batch of {}", a.batch_size);
+        cursor = loader.start(cursor.epoch + 1);
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let rate = got as f64 / secs.max(1e-9);
+    let summary = loader.summary();
+    let report = json!({
+        "pipeline": a.loader.pipeline,
+        "samples": got,
+        "seconds": secs,
+        "samples_per_s": rate,
+        "threads": threads,
+        "samples_per_s_per_thread": rate / threads as f64,
+        "batch_size": a.batch_size,
+        "first_batch_s": first_batch_s,
+        "epoch_samples": epoch_len,
+        "sequence_sha256": hex::encode(digest.finalize()),
+        "cursor": cursor,
+        "stages": summary,
+    });
+    if a.json {
+        writeln!(out, "{report}")?;
+    } else {
+        writeln!(
+            out,
+            "{} samples in {secs:.2} s: {rate:.1} samples/s, {:.1} per thread ({threads} threads, pipeline {})",
+            got,
+            rate / threads as f64,
+            a.loader.pipeline
+        )?;
+        writeln!(
+            out,
+            "first batch after {:.3} s",
+            first_batch_s.unwrap_or(f64::NAN)
+        )?;
+        writeln!(out, "{summary}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
