@@ -98,7 +98,9 @@ struct Finished {
 }
 
 /// A batch: `views[v]` holds `len × side × side × 3` bytes (RGB, row-major), sample `i` at
-/// offset `i × side² × 3`.
+/// offset `i × side² × 3`. Dropping it hands its buffers back to the pool; the pool has a fixed
+/// number (threads + 3), so a consumer that keeps more than a few batches alive stalls the
+/// stream until it lets one go.
 #[derive(Debug)]
 pub struct Batch {
     /// Index of the batch in this rank's stream.
@@ -267,7 +269,8 @@ pub(crate) fn start(
     let threads = config.threads;
     let (job_tx, job_rx) = bounded::<Msg>(config.prefetch_batches.max(1));
     let (ready_tx, ready_rx) = bounded::<Result<Finished>>(threads + 2);
-    let buffers = threads * 2 + 4;
+    // Every worker holds one, the consumer one, and two wait finished (more are no faster).
+    let buffers = threads + 3;
     let (free_tx, free_rx) = bounded::<Vec<Vec<u8>>>(buffers);
     let sides: Vec<u32> = config
         .pipeline
@@ -335,22 +338,20 @@ fn worker(
     stats: &Stats,
     stop: &AtomicBool,
 ) {
-    while let Ok(msg) = jobs.recv() {
+    // A worker takes a buffer before it takes a job: the job it takes can always be finished,
+    // so the batch the consumer waits for never sits behind buffers held by later batches.
+    loop {
+        let Some(mut views) = wait(free, stop) else {
+            return;
+        };
+        let Some(msg) = wait(jobs, stop) else {
+            return;
+        };
         let job = match msg {
             Msg::Job(j) => j,
             Msg::Failed(e) => {
                 let _ = ready.send(Err(e));
                 return;
-            }
-        };
-        let mut views = loop {
-            if stop.load(Relaxed) {
-                return;
-            }
-            match free.recv_timeout(Duration::from_millis(50)) {
-                Ok(v) => break v,
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
-                Err(_) => return,
             }
         };
         let result = fill(aug, (seed, epoch), job, &mut views, stats).map(|items| Finished {
@@ -360,6 +361,20 @@ fn worker(
         });
         if ready.send(result).is_err() {
             return;
+        }
+    }
+}
+
+/// Receives from `rx`, giving up when the stream is dropped or the channel closes.
+fn wait<T>(rx: &Receiver<T>, stop: &AtomicBool) -> Option<T> {
+    loop {
+        if stop.load(Relaxed) {
+            return None;
+        }
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(v) => return Some(v),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+            Err(_) => return None,
         }
     }
 }

@@ -68,8 +68,9 @@ impl Cache {
         Some(path)
     }
 
-    /// Downloads a shard into the cache, checking its hash on the way; returns the cached file.
-    pub async fn fill(&self, store: &Store, entry: &ShardEntry) -> Result<PathBuf> {
+    /// Downloads a shard into the cache, checking its hash on the way; returns the cached file's
+    /// path and an open handle to it (which stays readable even if another job evicts it).
+    pub async fn fill(&self, store: &Store, entry: &ShardEntry) -> Result<(PathBuf, std::fs::File)> {
         let dest = self.path(&entry.sha256);
         let tmp = self.config.dir.join(format!(
             ".tmp-{}-{}-{}",
@@ -77,18 +78,30 @@ impl Cache {
             TMP_COUNTER.fetch_add(1, Ordering::Relaxed),
             entry.sha256
         ));
-        let result = self.download(store, entry, &tmp).await;
-        if let Err(e) = result {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
+        let file = match self.download(store, entry, &tmp).await {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
         std::fs::rename(&tmp, &dest).map_err(|e| cache_err(&dest, e))?;
         self.evict(&dest);
-        Ok(dest)
+        Ok((dest, file))
     }
 
-    async fn download(&self, store: &Store, entry: &ShardEntry, tmp: &Path) -> Result<()> {
-        let mut file = std::fs::File::create(tmp).map_err(|e| cache_err(tmp, e))?;
+    async fn download(
+        &self,
+        store: &Store,
+        entry: &ShardEntry,
+        tmp: &Path,
+    ) -> Result<std::fs::File> {
+        let mut file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(tmp)
+            .map_err(|e| cache_err(tmp, e))?;
         let mut stream = store.stream_async(&entry.path).await?;
         let mut hasher = Sha256::new();
         let mut size = 0u64;
@@ -99,7 +112,8 @@ impl Cache {
             file.write_all(&chunk).map_err(|e| cache_err(tmp, e))?;
         }
         file.flush().map_err(|e| cache_err(tmp, e))?;
-        check(store, entry, size, &hex::encode(hasher.finalize()))
+        check(store, entry, size, &hex::encode(hasher.finalize()))?;
+        Ok(file)
     }
 
     /// Removes least recently used shards until the folder is under its cap (never `keep`),
@@ -137,16 +151,24 @@ impl Cache {
 
     /// Reads a byte range of a cached file; `None` when the file has gone (evicted by a job).
     pub fn read_range(path: &Path, range: std::ops::Range<u64>) -> Result<Option<Bytes>> {
+        match std::fs::File::open(path) {
+            Ok(f) => Self::read_at(&f, path, range).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(cache_err(path, e)),
+        }
+    }
+
+    /// Reads a byte range of an open cache file.
+    pub fn read_at(
+        file: &std::fs::File,
+        path: &Path,
+        range: std::ops::Range<u64>,
+    ) -> Result<Bytes> {
         use std::os::unix::fs::FileExt;
-        let file = match std::fs::File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(cache_err(path, e)),
-        };
         let mut buf = vec![0u8; (range.end - range.start) as usize];
         file.read_exact_at(&mut buf, range.start)
             .map_err(|e| cache_err(path, e))?;
-        Ok(Some(Bytes::from(buf)))
+        Ok(Bytes::from(buf))
     }
 }
 

@@ -94,21 +94,9 @@ impl Fetcher {
         let state = self.shard(source, shard).await?;
         let (src, entry) = self.entry(source, shard);
         let range = BlockData::byte_range(&state.meta, rg as usize);
-        let bytes = match &state.local {
-            Some(path) => match Cache::read_range(path, range.clone())? {
-                Some(b) => b,
-                None => {
-                    let cache = self.cache.as_ref().expect("cache on");
-                    let path = cache.fill(&src.store, entry).await?;
-                    self.stats.cache_misses.fetch_add(1, Relaxed);
-                    Cache::read_range(&path, range.clone())?.ok_or_else(|| Error::Cache {
-                        path: path.display().to_string(),
-                        cause: std::io::ErrorKind::NotFound.into(),
-                    })?
-                }
-            },
-            None => self.get_range(&src.store, &entry.path, range.clone()).await?,
-        };
+        let bytes = self
+            .read(&src.store, entry, state.local.as_ref(), range.clone())
+            .await?;
         self.stats
             .bytes_fetched
             .fetch_add(bytes.len() as u64, Relaxed);
@@ -144,14 +132,7 @@ impl Fetcher {
                     self.stats.cache_hits.fetch_add(1, Relaxed);
                     p
                 }
-                None => {
-                    let t0 = Instant::now();
-                    let p = cache.fill(&src.store, entry).await?;
-                    self.stats.cache_misses.fetch_add(1, Relaxed);
-                    self.stats.shards_verified.fetch_add(1, Relaxed);
-                    Stats::time(&self.stats.verify_ns, t0);
-                    p
-                }
+                None => self.fill(cache, &src.store, entry).await?.0,
             }),
             None => {
                 if self.verify {
@@ -197,12 +178,30 @@ impl Fetcher {
         local: Option<&PathBuf>,
         range: std::ops::Range<u64>,
     ) -> Result<Bytes> {
-        if let Some(path) = local
-            && let Some(b) = Cache::read_range(path, range.clone())?
-        {
+        let (Some(path), Some(cache)) = (local, &self.cache) else {
+            return self.get_range(store, &entry.path, range).await;
+        };
+        if let Some(b) = Cache::read_range(path, range.clone())? {
             return Ok(b);
         }
-        self.get_range(store, &entry.path, range).await
+        // Evicted by another job (or by this one, under a small cap): fetch it again and read
+        // through the new file's handle, which eviction cannot take away.
+        let (path, file) = self.fill(cache, store, entry).await?;
+        Cache::read_at(&file, &path, range)
+    }
+
+    async fn fill(
+        &self,
+        cache: &Cache,
+        store: &Store,
+        entry: &ShardEntry,
+    ) -> Result<(PathBuf, std::fs::File)> {
+        let t0 = Instant::now();
+        let got = cache.fill(store, entry).await?;
+        self.stats.cache_misses.fetch_add(1, Relaxed);
+        self.stats.shards_verified.fetch_add(1, Relaxed);
+        Stats::time(&self.stats.verify_ns, t0);
+        Ok(got)
     }
 
     async fn footer(
