@@ -76,6 +76,9 @@ pub struct BenchLoaderArgs {
     /// Start at this position of epoch 0 (measures the time to resume).
     #[arg(long, default_value_t = 0)]
     pub position: u64,
+    /// Also hash every id and view byte in order (`sequence_sha256`; costs time).
+    #[arg(long)]
+    pub digest: bool,
     /// Print one JSON object instead of the summary.
     #[arg(long)]
     pub json: bool,

@@ -68,6 +68,27 @@ impl Jitter {
 
 /// Applies a jitter draw to an image with `channels` (1 or 3) interleaved channels.
 pub fn jitter(img: &mut [u8], channels: usize, d: &JitterDraw) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked above); without FMA the results are the portable
+        // path's.
+        #[allow(unsafe_code)]
+        unsafe {
+            return jitter_avx2(img, channels, d);
+        }
+    }
+    jitter_body(img, channels, d)
+}
+
+/// [`jitter`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn jitter_avx2(img: &mut [u8], channels: usize, d: &JitterDraw) {
+    jitter_body(img, channels, d)
+}
+
+#[inline(always)]
+fn jitter_body(img: &mut [u8], channels: usize, d: &JitterDraw) {
     for op in d.order {
         let f = d.factors[op as usize];
         match op {
@@ -90,33 +111,49 @@ fn luma(p: &[u8]) -> f32 {
     p[0] as f32 * LUMA[0] + p[1] as f32 * LUMA[1] + p[2] as f32 * LUMA[2]
 }
 
-/// `adjust_brightness`: blend with black.
-pub fn brightness(img: &mut [u8], f: f32) {
+/// `floor(luma)`: luma is never negative, so truncation is floor (and needs no libm call).
+#[inline]
+fn luma_floor(p: &[u8]) -> f32 {
+    luma(p) as i32 as f32
+}
+
+/// Applies a per-value function through a 256-entry table (the same arithmetic, once per level).
+fn map_levels(img: &mut [u8], f: impl Fn(u8) -> u8) {
+    let mut lut = [0u8; 256];
+    for (i, l) in lut.iter_mut().enumerate() {
+        *l = f(i as u8);
+    }
     for v in img.iter_mut() {
-        *v = blend(*v as f32, 0.0, f);
+        *v = lut[*v as usize];
     }
 }
 
+/// `adjust_brightness`: blend with black.
+#[inline(always)]
+pub fn brightness(img: &mut [u8], f: f32) {
+    map_levels(img, |v| blend(v as f32, 0.0, f));
+}
+
 /// `adjust_contrast`: blend with the mean of the (floored) greyscale image.
+#[inline(always)]
 pub fn contrast(img: &mut [u8], channels: usize, f: f32) {
     let mean = if channels == 1 {
         img.iter().map(|v| *v as f64).sum::<f64>() / img.len().max(1) as f64
     } else {
         let n = img.len() / 3;
         img.chunks_exact(3)
-            .map(|p| luma(p).floor() as f64)
+            .map(|p| luma_floor(p) as f64)
             .sum::<f64>()
             / n.max(1) as f64
     } as f32;
-    for v in img.iter_mut() {
-        *v = blend(*v as f32, mean, f);
-    }
+    map_levels(img, |v| blend(v as f32, mean, f));
 }
 
 /// `adjust_saturation`: blend each pixel with its own (floored) grey value.
+#[inline(always)]
 pub fn saturation(img: &mut [u8], f: f32) {
     for p in img.chunks_exact_mut(3) {
-        let g = luma(p).floor();
+        let g = luma_floor(p);
         for v in p.iter_mut() {
             *v = blend(*v as f32, g, f);
         }
@@ -135,11 +172,18 @@ pub fn greyscale(img: &mut [u8], channels: usize) {
 }
 
 /// `adjust_hue`: RGB → HSV, shift the hue, HSV → RGB, back to uint8 (× 255.999, truncated).
+#[inline(always)]
 pub fn hue(img: &mut [u8], shift: f32) {
     for p in img.chunks_exact_mut(3) {
         let (r, g, b) = (p[0] as f32 / 255.0, p[1] as f32 / 255.0, p[2] as f32 / 255.0);
         let (h, s, v) = rgb_to_hsv(r, g, b);
-        let h = (h + shift).rem_euclid(1.0);
+        // torch's remainder(1.0) for h + shift in [-0.5, 1.5).
+        let mut h = h + shift;
+        if h < 0.0 {
+            h += 1.0;
+        } else if h >= 1.0 {
+            h -= 1.0;
+        }
         let (r, g, b) = hsv_to_rgb(h, s, v);
         let scale = 255.0 + 1.0 - 1e-3;
         p[0] = (r * scale) as u8;
@@ -163,14 +207,17 @@ fn rgb_to_hsv(r: f32, g: f32, b: f32) -> (f32, f32, f32) {
     } else {
         4.0 + gc - rc
     };
-    ((h / 6.0 + 1.0) % 1.0, s, maxc)
+    // torch: h.mul_(1/6).add_(1).fmod_(1); the sum lies in [5/6, 11/6].
+    let x = h * (1.0 / 6.0) + 1.0;
+    (if x >= 1.0 { x - 1.0 } else { x }, s, maxc)
 }
 
 fn hsv_to_rgb(h: f32, s: f32, v: f32) -> (f32, f32, f32) {
     let h6 = h * 6.0;
-    let i = h6.floor();
-    let f = h6 - i;
-    let i = (i as i32).rem_euclid(6);
+    // h >= 0, so truncation is floor.
+    let i = h6 as i32;
+    let f = h6 - i as f32;
+    let i = i.rem_euclid(6);
     let sxf = s * f;
     let q = ((1.0 - sxf) * v).clamp(0.0, 1.0);
     let t = ((sxf + (1.0 - s)) * v).clamp(0.0, 1.0);
