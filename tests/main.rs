@@ -7,6 +7,8 @@ mod util;
 mod bad_input;
 /// synth → ingest → inspect on local disk, with every count checked.
 mod ingest_local;
+/// `bench loader` and `inspect --sample`: the streaming reader through the CLI.
+mod loader;
 /// MIMIC-CXR, CheXpert, NIH, VQA-RAD and SLAKE from their published layouts.
 mod more_datasets;
 /// Scale-out ingest: parts in separate processes, then one commit.

@@ -185,3 +185,65 @@ fn ingest_inspect_verify_on_loopback_s3_match_local_disk() {
         r.stderr
     );
 }
+
+#[test]
+fn streaming_from_loopback_s3_gives_the_sequence_local_disk_gives() {
+    let Some(s3) = S3Server::start() else { return };
+    s3.bucket("unimlip-stream");
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("roco");
+    synth("roco", &src, 80, 4);
+    let local = d.path().join("local");
+    let args = |out: &str| {
+        // Small shards and row groups (the test defaults): many blocks, several shards.
+        ingest_args("roco", src.to_str().unwrap(), out)
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let local_args = args(local.to_str().unwrap());
+    ok(&local_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let url = "s3://unimlip-stream/roco";
+    let s3_args = args(url);
+    s3.ok(&s3_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let bench = |data: &str, cache: Option<&std::path::Path>| {
+        let mut a = vec![
+            "bench",
+            "loader",
+            "--data",
+            data,
+            "--pipeline",
+            "unimlip",
+            "--batch-size",
+            "8",
+            "--threads",
+            "2",
+            "--seed",
+            "9",
+            "--digest",
+            "--json",
+        ];
+        let c;
+        if let Some(p) = cache {
+            c = p.display().to_string();
+            a.extend(["--cache", &c]);
+            return json(&s3.ok(&a));
+        }
+        json(&s3.ok(&a))
+    };
+    let a = bench(local.to_str().unwrap(), None);
+    let b = bench(url, None);
+    let c = bench(url, Some(&d.path().join("cache")));
+    assert!(a["samples"].as_u64().unwrap() >= 64, "{a}");
+    assert_eq!(a["samples"], b["samples"]);
+    assert_eq!(
+        a["sequence_sha256"], b["sequence_sha256"],
+        "S3 and local disk differ"
+    );
+    assert_eq!(
+        a["sequence_sha256"], c["sequence_sha256"],
+        "the cache changes nothing"
+    );
+    assert!(b["stages"]["shards_verified"].as_u64().unwrap() > 1);
+    assert!(c["stages"]["cache_misses"].as_u64().unwrap() > 1);
+}

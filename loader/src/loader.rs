@@ -30,7 +30,9 @@ impl Loader {
             return Err(Error::Config("no sources".into()));
         }
         if config.batch_size == 0 || config.threads == 0 {
-            return Err(Error::Config("batch size and threads must be at least 1".into()));
+            return Err(Error::Config(
+                "batch size and threads must be at least 1".into(),
+            ));
         }
         if config.pipeline.views.is_empty() {
             return Err(Error::Config("the pipeline has no views".into()));
@@ -125,7 +127,14 @@ impl Loader {
         }
         let order = Arc::new(self.order(cursor.epoch));
         let n = order.len();
-        if cursor.position > n.max(epoch_end(n, world, self.config.batch_size as u32, self.config.tail)) {
+        if cursor.position
+            > n.max(epoch_end(
+                n,
+                world,
+                self.config.batch_size as u32,
+                self.config.tail,
+            ))
+        {
             return Err(Error::Resume(format!(
                 "position {} is past the epoch's {n} samples",
                 cursor.position
@@ -200,7 +209,10 @@ fn open_source(spec: &SourceSpec, index: u32) -> Result<(SourceHandle, Vec<Block
             spec.splits
         )));
     }
-    let name = spec.name.clone().unwrap_or_else(|| manifest.dataset.clone());
+    let name = spec
+        .name
+        .clone()
+        .unwrap_or_else(|| manifest.dataset.clone());
     Ok((
         SourceHandle {
             name,

@@ -300,9 +300,7 @@ pub(crate) fn start(
         let (stats, stop) = (stats.clone(), stop.clone());
         std::thread::Builder::new()
             .name(format!("unimlip-aug-{t}"))
-            .spawn(move || {
-                worker(&mut aug, (seed, epoch), &jobs, &ready, &free, &stats, &stop)
-            })
+            .spawn(move || worker(&mut aug, (seed, epoch), &jobs, &ready, &free, &stats, &stop))
             .map_err(|e| Error::Worker(e.to_string()))?;
     }
     let max_inflight = config.max_inflight.max(1);
@@ -413,7 +411,10 @@ fn fill(
             if rendered.is_ok() {
                 item.row = alt as u32;
                 stats.replaced.fetch_add(1, Relaxed);
-                tracing::warn!("sample {} does not decode; rendered row {alt} of its row group instead", block.id(row));
+                tracing::warn!(
+                    "sample {} does not decode; rendered row {alt} of its row group instead",
+                    block.id(row)
+                );
             }
             tried += 1;
         }

@@ -75,8 +75,7 @@ impl Tj {
     /// Reads the header (must precede [`Tj::decode`] on the same data).
     pub fn header(&mut self, jpeg: &[u8]) -> Result<JpegHeader, String> {
         // SAFETY: pointer and length describe `jpeg`, which outlives the call.
-        let rc =
-            unsafe { raw::tj3DecompressHeader(self.handle, jpeg.as_ptr(), jpeg.len() as _) };
+        let rc = unsafe { raw::tj3DecompressHeader(self.handle, jpeg.as_ptr(), jpeg.len() as _) };
         if rc != 0 {
             return Err(self.error());
         }
@@ -169,7 +168,7 @@ impl Tj {
                 jpeg.len() as _,
                 out.as_mut_ptr(),
                 (w * channels) as i32,
-                format as i32,
+                format,
             )
         };
         if rc != 0 {

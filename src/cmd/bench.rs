@@ -16,7 +16,8 @@ pub fn loader(a: BenchLoaderArgs, out: &mut dyn Write) -> anyhow::Result<ExitCod
     let t_open = Instant::now();
     let loader = Loader::open(config)?;
     let epoch_len = loader.order(0).len();
-    let want = a.samples.unwrap_or(epoch_len.saturating_sub(a.position));
+    // Without --samples: the rest of epoch 0 (whole batches); with it, on into later epochs.
+    let want = a.samples.unwrap_or(u64::MAX);
     let mut cursor = loader.start(0);
     cursor.position = a.position;
     let mut digest = Sha256::new();
@@ -45,6 +46,9 @@ pub fn loader(a: BenchLoaderArgs, out: &mut dyn Write) -> anyhow::Result<ExitCod
             }
         }
         anyhow::ensure!(any, "the dataset yields no full batch of {}", a.batch_size);
+        if a.samples.is_none() {
+            break;
+        }
         cursor = loader.start(cursor.epoch + 1);
     }
     let secs = t0.elapsed().as_secs_f64();

@@ -173,7 +173,12 @@ fn write_samples(
 ) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(n > 0, "--sample must be at least 1");
     let config = super::loader::config(std::slice::from_ref(&a.url), &a.loader, 1, None)?;
-    let names: Vec<String> = config.pipeline.views.iter().map(|v| v.name.clone()).collect();
+    let names: Vec<String> = config
+        .pipeline
+        .views
+        .iter()
+        .map(|v| v.name.clone())
+        .collect();
     let loader = unimlip_loader::Loader::open(config)?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut listed = Vec::new();
@@ -211,7 +216,8 @@ fn write_samples(
 }
 
 fn write_png(path: &std::path::Path, side: u32, rgb: &[u8]) -> anyhow::Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     let mut enc = png::Encoder::new(std::io::BufWriter::new(file), side, side);
     enc.set_color(png::ColorType::Rgb);
     enc.set_depth(png::BitDepth::Eight);

@@ -2,8 +2,8 @@
 
 mod bench;
 mod ingest;
-mod loader;
 mod inspect;
+mod loader;
 mod splits;
 mod synth;
 

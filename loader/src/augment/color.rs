@@ -175,7 +175,11 @@ pub fn greyscale(img: &mut [u8], channels: usize) {
 #[inline(always)]
 pub fn hue(img: &mut [u8], shift: f32) {
     for p in img.chunks_exact_mut(3) {
-        let (r, g, b) = (p[0] as f32 / 255.0, p[1] as f32 / 255.0, p[2] as f32 / 255.0);
+        let (r, g, b) = (
+            p[0] as f32 / 255.0,
+            p[1] as f32 / 255.0,
+            p[2] as f32 / 255.0,
+        );
         let (h, s, v) = rgb_to_hsv(r, g, b);
         // torch's remainder(1.0) for h + shift in [-0.5, 1.5).
         let mut h = h + shift;

@@ -275,8 +275,8 @@ impl Augmenter {
             return Err("neither JPEG nor PNG".into());
         };
         let t1 = std::time::Instant::now();
-        for v in 0..self.pipeline.views.len() {
-            self.render(v, &decoded, out[v])?;
+        for (v, slot) in out.iter_mut().enumerate().take(self.pipeline.views.len()) {
+            self.render(v, &decoded, slot)?;
         }
         Ok(Timing {
             decode_ns: (t1 - t0).as_nanos() as u64,

@@ -121,7 +121,10 @@ mod tests {
                 let b = random_resized(w, h, (0.5, 1.0), (3.0 / 4.0, 4.0 / 3.0), &mut rng);
                 assert!(b.x >= 0.0 && b.y >= 0.0, "{b:?}");
                 assert!(b.x + b.w <= w as f64 && b.y + b.h <= h as f64, "{b:?}");
-                assert_eq!((b.x.fract(), b.y.fract(), b.w.fract(), b.h.fract()), (0.0, 0.0, 0.0, 0.0));
+                assert_eq!(
+                    (b.x.fract(), b.y.fract(), b.w.fract(), b.h.fract()),
+                    (0.0, 0.0, 0.0, 0.0)
+                );
                 areas.push(b.w * b.h / (w * h) as f64);
             }
             // The tries that fit satisfy the scale range up to rounding; the fallback is
@@ -130,7 +133,11 @@ mod tests {
             let in_range = areas.iter().filter(|a| **a >= 0.49).count();
             if w <= 224 {
                 // Half of 224 x 900 at ratio <= 4/3 is wider than 224: always the fallback.
-                assert!(areas.iter().all(|a| (*a - 224.0 * 299.0 / (224.0 * 900.0)).abs() < 1e-9));
+                assert!(
+                    areas
+                        .iter()
+                        .all(|a| (*a - 224.0 * 299.0 / (224.0 * 900.0)).abs() < 1e-9)
+                );
             } else {
                 assert!(in_range > 1900, "{w}x{h}: {in_range}");
             }
@@ -142,9 +149,33 @@ mod tests {
         // No box of area >= 0.99 with ratio in [1, 1] fits a 100x10 image: fallback.
         let mut rng = ChaCha8Rng::seed_from_u64(2);
         let b = random_resized(100, 10, (0.99, 1.0), (1.0, 1.0), &mut rng);
-        assert_eq!(b, CropBox { x: 45.0, y: 0.0, w: 10.0, h: 10.0 });
+        assert_eq!(
+            b,
+            CropBox {
+                x: 45.0,
+                y: 0.0,
+                w: 10.0,
+                h: 10.0
+            }
+        );
         let b = random_resized(10, 100, (0.99, 1.0), (2.0, 2.0), &mut rng);
-        assert_eq!(b, CropBox { x: 0.0, y: 47.0, w: 10.0, h: 5.0 });
-        assert_eq!(centre(300, 200), CropBox { x: 50.0, y: 0.0, w: 200.0, h: 200.0 });
+        assert_eq!(
+            b,
+            CropBox {
+                x: 0.0,
+                y: 47.0,
+                w: 10.0,
+                h: 5.0
+            }
+        );
+        assert_eq!(
+            centre(300, 200),
+            CropBox {
+                x: 50.0,
+                y: 0.0,
+                w: 200.0,
+                h: 200.0
+            }
+        );
     }
 }

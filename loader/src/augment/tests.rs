@@ -7,7 +7,11 @@ use super::*;
 
 fn rgb_jpeg(w: u32, h: u32) -> Vec<u8> {
     let img = RgbImage::from_fn(w, h, |x, y| {
-        image::Rgb([(x * 255 / w) as u8, (y * 255 / h) as u8, ((x + y) % 64 * 4) as u8])
+        image::Rgb([
+            (x * 255 / w) as u8,
+            (y * 255 / h) as u8,
+            ((x + y) % 64 * 4) as u8,
+        ])
     });
     let mut out = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95)
@@ -23,7 +27,10 @@ fn grey_png16(w: u32, h: u32) -> Vec<u8> {
     let mut out = Vec::new();
     image::codecs::png::PngEncoder::new(&mut out)
         .write_image(
-            &img.as_raw().iter().flat_map(|v| v.to_ne_bytes()).collect::<Vec<u8>>(),
+            &img.as_raw()
+                .iter()
+                .flat_map(|v| v.to_ne_bytes())
+                .collect::<Vec<u8>>(),
             w,
             h,
             image::ExtendedColorType::L16,
@@ -34,7 +41,9 @@ fn grey_png16(w: u32, h: u32) -> Vec<u8> {
 
 fn render(p: &Pipeline, bytes: &[u8], seed: u64) -> Vec<Vec<u8>> {
     let mut aug = Augmenter::new(p.clone()).unwrap();
-    let mut out: Vec<Vec<u8>> = (0..p.views.len()).map(|v| vec![0; p.view_bytes(v)]).collect();
+    let mut out: Vec<Vec<u8>> = (0..p.views.len())
+        .map(|v| vec![0; p.view_bytes(v)])
+        .collect();
     let mut slots: Vec<&mut [u8]> = out.iter_mut().map(|v| v.as_mut_slice()).collect();
     aug.process(bytes, seed, &mut slots).unwrap();
     out
@@ -78,8 +87,8 @@ fn the_fused_crop_decode_matches_a_full_decode_then_crop() {
         let got = render(&p, &jpeg, seed);
         // The reference: same box (same RNG), cropped from the full decode.
         let b = p.views[0].draw(1000, 700, &mut view_rng(seed, 0)).crop;
-        let src = fir::images::ImageRef::new(1000, 700, full.as_raw(), fir::PixelType::U8x3)
-            .unwrap();
+        let src =
+            fir::images::ImageRef::new(1000, 700, full.as_raw(), fir::PixelType::U8x3).unwrap();
         let mut want = vec![0u8; 112 * 112 * 3];
         let mut dst =
             fir::images::Image::from_slice_u8(112, 112, &mut want, fir::PixelType::U8x3).unwrap();
@@ -93,7 +102,10 @@ fn the_fused_crop_decode_matches_a_full_decode_then_crop() {
             )
             .unwrap();
         let d = mean_abs_diff(&got[0], &want);
-        assert!(d < 3.0, "seed {seed}: box {b:?} differs by {d:.2} on average");
+        assert!(
+            d < 3.0,
+            "seed {seed}: box {b:?} differs by {d:.2} on average"
+        );
     }
 }
 
@@ -137,12 +149,17 @@ fn greyscale_pngs_stay_grey_and_sixteen_bits_decode() {
     // from about 42 to 212.
     let row: Vec<u8> = (0..100).map(|x| img[(50 * 100 + x) * 3]).collect();
     assert!(row.windows(2).all(|w| w[0] <= w[1]), "{row:?}");
-    assert!((row[0] as i32 - 43).abs() <= 3 && (row[99] as i32 - 211).abs() <= 3, "{row:?}");
+    assert!(
+        (row[0] as i32 - 43).abs() <= 3 && (row[99] as i32 - 211).abs() <= 3,
+        "{row:?}"
+    );
 }
 
 #[test]
 fn grey_jpegs_decode_at_reduced_scale() {
-    let img = GrayImage::from_fn(1600, 1200, |x, y| image::Luma([((x / 8 + y / 8) % 2 * 200) as u8]));
+    let img = GrayImage::from_fn(1600, 1200, |x, y| {
+        image::Luma([((x / 8 + y / 8) % 2 * 200) as u8])
+    });
     let mut jpeg = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
         .write_image(img.as_raw(), 1600, 1200, image::ExtendedColorType::L8)

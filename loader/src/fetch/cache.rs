@@ -70,7 +70,11 @@ impl Cache {
 
     /// Downloads a shard into the cache, checking its hash on the way; returns the cached file's
     /// path and an open handle to it (which stays readable even if another job evicts it).
-    pub async fn fill(&self, store: &Store, entry: &ShardEntry) -> Result<(PathBuf, std::fs::File)> {
+    pub async fn fill(
+        &self,
+        store: &Store,
+        entry: &ShardEntry,
+    ) -> Result<(PathBuf, std::fs::File)> {
         let dest = self.path(&entry.sha256);
         let tmp = self.config.dir.join(format!(
             ".tmp-{}-{}-{}",
@@ -216,11 +220,15 @@ mod tests {
             let p = cache.path(name);
             std::fs::write(&p, vec![0u8; 100]).unwrap();
             let f = std::fs::File::options().append(true).open(&p).unwrap();
-            f.set_modified(t0 + Duration::from_secs(i as u64 * 10)).unwrap();
+            f.set_modified(t0 + Duration::from_secs(i as u64 * 10))
+                .unwrap();
         }
         // Using `a` makes it the most recent; adding `d` must evict `b` and `c`, not `a`.
         assert!(cache.lookup(&entry("a", 100)).is_some());
-        assert!(cache.lookup(&entry("b", 99)).is_none(), "wrong size is a miss");
+        assert!(
+            cache.lookup(&entry("b", 99)).is_none(),
+            "wrong size is a miss"
+        );
         let d = cache.path("d");
         std::fs::write(&d, vec![0u8; 100]).unwrap();
         cache.evict(&d);

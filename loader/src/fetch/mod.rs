@@ -236,8 +236,8 @@ impl Fetcher {
         self.stats
             .bytes_fetched
             .fetch_add(tail.len() as u64, Relaxed);
-        let md =
-            ParquetMetaDataReader::decode_metadata(&meta_bytes).map_err(|e| corrupt(e.to_string()))?;
+        let md = ParquetMetaDataReader::decode_metadata(&meta_bytes)
+            .map_err(|e| corrupt(e.to_string()))?;
         let expected = entry.row_groups.len();
         if md.num_row_groups() != expected {
             return Err(corrupt(format!(
@@ -256,7 +256,11 @@ impl Fetcher {
             .iter()
             .map(|f| {
                 if f.name() == "image" && f.data_type() == &arrow_schema::DataType::Binary {
-                    Arc::new(f.as_ref().clone().with_data_type(arrow_schema::DataType::BinaryView))
+                    Arc::new(
+                        f.as_ref()
+                            .clone()
+                            .with_data_type(arrow_schema::DataType::BinaryView),
+                    )
                 } else {
                     f.clone()
                 }

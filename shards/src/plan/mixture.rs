@@ -46,7 +46,10 @@ pub fn mix(sources: &[Mixture<'_>], seed: u64, epoch: u64) -> Vec<Block> {
 fn quotas(sizes: &[u64], weights: &[f64]) -> Vec<u64> {
     let total: u64 = sizes.iter().sum();
     let live = |i: usize| sizes[i] > 0 && weights[i] > 0.0 && weights[i].is_finite();
-    let wsum: f64 = (0..sizes.len()).filter(|i| live(*i)).map(|i| weights[i]).sum();
+    let wsum: f64 = (0..sizes.len())
+        .filter(|i| live(*i))
+        .map(|i| weights[i])
+        .sum();
     if wsum <= 0.0 {
         return vec![0; sizes.len()];
     }
