@@ -134,6 +134,8 @@ mod tests {
             bytes: 3,
             sha256: unimlip_shards::sha256_hex(b"abc"),
             row_groups: vec![1],
+            row_group_sha256: vec![],
+            footer_sha256: String::new(),
         };
         s.put(&entry.path, b"abc".to_vec()).unwrap();
         let j = JournalEntry {

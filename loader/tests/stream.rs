@@ -265,13 +265,35 @@ fn a_corrupt_shard_is_refused_before_use() {
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[100] ^= 1;
     std::fs::write(&path, bytes).unwrap();
-    let loader = Loader::open(config(&[&url], 8, 1)).unwrap();
-    let err = loader
-        .stream(&loader.start(0), 0, 1)
-        .unwrap()
-        .find_map(|b| b.err())
-        .expect("an error");
-    assert!(err.to_string().contains("sha256"), "{err}");
+    let first_error = || {
+        let loader = Loader::open(config(&[&url], 8, 1)).unwrap();
+        loader
+            .stream(&loader.start(0), 0, 1)
+            .unwrap()
+            .find_map(|b| b.err())
+            .expect("an error")
+            .to_string()
+    };
+    // The row group's own hash catches it, without hashing the whole shard first.
+    let err = first_error();
+    assert!(
+        err.contains("row group 0") && err.contains("sha256"),
+        "{err}"
+    );
+    // A manifest without block hashes (written before they existed): the whole-shard hash.
+    let mut m = unimlip_shards::Manifest::load(&store).unwrap();
+    for e in &mut m.shards {
+        e.row_group_sha256.clear();
+        e.footer_sha256.clear();
+    }
+    store
+        .put("manifest.json", serde_json::to_vec(&m).unwrap())
+        .unwrap();
+    let err = first_error();
+    assert!(
+        err.contains("sha256") && !err.contains("row group"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -28,6 +28,21 @@ pub struct ShardEntry {
     pub sha256: String,
     /// Rows of each row group, in order.
     pub row_groups: Vec<u64>,
+    /// Hex SHA-256 of each row group's bytes (see [`crate::row_group_range`]), in order, so a
+    /// reader can check one row group without reading the whole shard. Empty in manifests
+    /// written before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub row_group_sha256: Vec<String>,
+    /// Hex SHA-256 of the footer (everything after the last row group). Empty when absent.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub footer_sha256: String,
+}
+
+impl ShardEntry {
+    /// Whether the entry carries per-row-group and footer hashes.
+    pub fn has_block_hashes(&self) -> bool {
+        self.row_group_sha256.len() == self.row_groups.len() && !self.footer_sha256.is_empty()
+    }
 }
 
 /// Totals of one split.
@@ -125,6 +140,14 @@ impl Manifest {
             }
         }
         for s in &self.shards {
+            if !s.row_group_sha256.is_empty() && s.row_group_sha256.len() != s.row_groups.len() {
+                return Err(bad(format!(
+                    "`{}`: {} row-group hashes for {} row groups",
+                    s.path,
+                    s.row_group_sha256.len(),
+                    s.row_groups.len()
+                )));
+            }
             if s.row_groups.iter().sum::<u64>() != s.rows {
                 return Err(bad(format!(
                     "`{}`: row groups do not add up to rows",
@@ -188,6 +211,8 @@ mod tests {
             bytes: 10,
             sha256: "00".into(),
             row_groups: vec![rows],
+            row_group_sha256: vec![],
+            footer_sha256: String::new(),
         }
     }
 

@@ -53,6 +53,19 @@ pub fn verify_shard_bytes(entry: &ShardEntry, bytes: &Bytes) -> Result<()> {
             entry.row_groups
         )));
     }
+    if entry.has_block_hashes() {
+        let meta = builder.metadata();
+        for (i, want) in entry.row_group_sha256.iter().enumerate() {
+            let r = crate::row_group_range(meta, i);
+            if &sha256_hex(&bytes[r.start as usize..r.end as usize]) != want {
+                return Err(corrupt(format!("row group {i} differs from its hash")));
+            }
+        }
+        let tail = &bytes[crate::footer_start(meta) as usize..];
+        if sha256_hex(tail) != entry.footer_sha256 {
+            return Err(corrupt("footer differs from its hash".into()));
+        }
+    }
     Ok(())
 }
 

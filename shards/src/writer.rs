@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::ParquetMetaData;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
@@ -207,17 +208,21 @@ impl ShardWriter {
         let mut open = self.open.take().expect("an open shard");
         let path = shard_path(&self.stem, self.next_index);
         close_row_group(&mut open, &path)?;
-        open.writer.finish().map_err(|e| Error::parquet(&path, e))?;
+        let meta = open.writer.finish().map_err(|e| Error::parquet(&path, e))?;
         let sink = open.writer.inner_mut();
         sink.flush().map_err(|e| Error::io(&*open.file, e))?;
         let sha256 = hex::encode(std::mem::take(&mut sink.hash).finalize());
+        let bytes = sink.bytes;
+        let (row_group_sha256, footer_sha256) = block_hashes(&open.file, &meta, bytes)?;
         let entry = ShardEntry {
             path,
             split: self.split.clone(),
             rows: open.row_groups.iter().sum(),
-            bytes: sink.bytes,
+            bytes,
             sha256,
             row_groups: open.row_groups,
+            row_group_sha256,
+            footer_sha256,
         };
         self.next_index += 1;
         Ok(FinishedShard {
@@ -238,6 +243,43 @@ fn write_pending(open: &mut OpenShard, path: &str) -> Result<()> {
         .map_err(|e| Error::parquet(path, e))
 }
 
+/// The byte range of row group `i`: from its first column chunk's first page to its last
+/// column chunk's end.
+pub fn row_group_range(meta: &ParquetMetaData, i: usize) -> std::ops::Range<u64> {
+    let mut lo = u64::MAX;
+    let mut hi = 0;
+    for c in meta.row_group(i).columns() {
+        let (start, len) = c.byte_range();
+        lo = lo.min(start);
+        hi = hi.max(start + len);
+    }
+    if lo > hi { 0..0 } else { lo..hi }
+}
+
+/// Where the footer starts: right after the last row group (or the leading magic).
+pub fn footer_start(meta: &ParquetMetaData) -> u64 {
+    (0..meta.num_row_groups())
+        .map(|i| row_group_range(meta, i).end)
+        .max()
+        .unwrap_or(4)
+}
+
+/// SHA-256 of each row group's bytes and of the footer, read back from the finished file.
+fn block_hashes(file: &Path, meta: &ParquetMetaData, len: u64) -> Result<(Vec<String>, String)> {
+    use std::os::unix::fs::FileExt;
+    let f = File::open(file).map_err(|e| Error::io(file, e))?;
+    let hash = |r: std::ops::Range<u64>| -> Result<String> {
+        let mut buf = vec![0u8; (r.end - r.start) as usize];
+        f.read_exact_at(&mut buf, r.start)
+            .map_err(|e| Error::io(file, e))?;
+        Ok(hex::encode(Sha256::digest(&buf)))
+    };
+    let groups = (0..meta.num_row_groups())
+        .map(|i| hash(row_group_range(meta, i)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((groups, hash(footer_start(meta)..len)?))
+}
+
 fn close_row_group(open: &mut OpenShard, path: &str) -> Result<()> {
     write_pending(open, path)?;
     if open.rg_rows == 0 {
@@ -255,6 +297,42 @@ mod tests {
     use super::*;
     use crate::batch::tests::sample;
     use crate::verify::{read_shard, verify_shard_bytes};
+
+    #[test]
+    fn row_group_and_footer_hashes_cover_the_file_between_the_magics() {
+        let opts = WriterOptions {
+            row_group_bytes: 4_000,
+            shard_bytes: 1 << 30,
+            zstd_level: 1,
+        };
+        let (_d, shards) = write_all(40, opts);
+        let e = &shards[0].entry;
+        assert!(e.has_block_hashes() && e.row_groups.len() > 3, "{e:?}");
+        let bytes = std::fs::read(&shards[0].file).unwrap();
+        let meta = parquet::file::metadata::ParquetMetaDataReader::new()
+            .parse_and_finish(&bytes::Bytes::from(bytes.clone()))
+            .unwrap();
+        // The row groups are contiguous from the leading magic to the footer.
+        let mut at = 4;
+        for (i, want) in e.row_group_sha256.iter().enumerate() {
+            let r = row_group_range(&meta, i);
+            assert_eq!(r.start, at, "row group {i} starts where the last ended");
+            assert_eq!(
+                &crate::sha256_hex(&bytes[r.start as usize..r.end as usize]),
+                want
+            );
+            at = r.end;
+        }
+        assert_eq!(footer_start(&meta), at);
+        assert_eq!(crate::sha256_hex(&bytes[at as usize..]), e.footer_sha256);
+        // One flipped byte inside row group 1 is caught by its hash.
+        let mut bad = bytes.clone();
+        bad[row_group_range(&meta, 1).start as usize + 10] ^= 1;
+        let mut e2 = e.clone();
+        e2.sha256 = crate::sha256_hex(&bad);
+        let err = verify_shard_bytes(&e2, &bytes::Bytes::from(bad)).unwrap_err();
+        assert!(err.to_string().contains("row group 1"), "{err}");
+    }
 
     fn write_all(n: usize, opts: WriterOptions) -> (tempfile::TempDir, Vec<FinishedShard>) {
         let dir = tempfile::tempdir().unwrap();

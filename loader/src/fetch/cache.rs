@@ -204,6 +204,8 @@ mod tests {
             bytes,
             sha256: sha.into(),
             row_groups: vec![1],
+            row_group_sha256: vec![],
+            footer_sha256: String::new(),
         }
     }
 

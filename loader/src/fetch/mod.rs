@@ -43,6 +43,9 @@ struct ShardState {
     meta: ArrowReaderMetadata,
     /// The cached copy, when the cache is on.
     local: Option<PathBuf>,
+    /// Whether each row group is checked against its own hash when fetched (the manifest has
+    /// block hashes and the whole shard was not hashed).
+    check_blocks: bool,
 }
 
 type ShardCell = Arc<tokio::sync::OnceCell<ShardState>>;
@@ -93,10 +96,30 @@ impl Fetcher {
         let t0 = Instant::now();
         let state = self.shard(source, shard).await?;
         let (src, entry) = self.entry(source, shard);
-        let range = BlockData::byte_range(&state.meta, rg as usize);
+        let range = if state.check_blocks {
+            unimlip_shards::row_group_range(state.meta.metadata(), rg as usize)
+        } else {
+            BlockData::byte_range(&state.meta, rg as usize)
+        };
         let bytes = self
             .read(&src.store, entry, state.local.as_ref(), range.clone())
             .await?;
+        if state.check_blocks {
+            let want = &entry.row_group_sha256[rg as usize];
+            let t = Instant::now();
+            let (b, w) = (bytes.clone(), want.clone());
+            let ok = tokio::task::spawn_blocking(move || hex::encode(Sha256::digest(&b)) == w)
+                .await
+                .map_err(|e| Error::Worker(e.to_string()))?;
+            Stats::time(&self.stats.verify_ns, t);
+            if !ok {
+                return Err(Error::CorruptShard {
+                    path: entry.path.clone(),
+                    store: src.store.url().to_string(),
+                    reason: format!("row group {rg} does not match its sha256 in the manifest"),
+                });
+            }
+        }
         self.stats
             .bytes_fetched
             .fetch_add(bytes.len() as u64, Relaxed);
@@ -135,14 +158,26 @@ impl Fetcher {
                 None => self.fill(cache, &src.store, entry).await?.0,
             }),
             None => {
-                if self.verify {
+                // With block hashes each row group is checked when fetched, so opening a shard
+                // costs its footer, not a pass over the whole file.
+                if self.verify && !entry.has_block_hashes() {
                     self.hash_shard(&src.store, entry).await?;
                 }
                 None
             }
         };
-        let meta = self.footer(&src.store, entry, local.as_ref()).await?;
-        Ok(ShardState { meta, local })
+        let check_blocks = self.verify && local.is_none() && entry.has_block_hashes();
+        let meta = self
+            .footer(&src.store, entry, local.as_ref(), check_blocks)
+            .await?;
+        if check_blocks {
+            self.stats.shards_verified.fetch_add(1, Relaxed);
+        }
+        Ok(ShardState {
+            meta,
+            local,
+            check_blocks,
+        })
     }
 
     async fn hash_shard(&self, store: &Store, entry: &ShardEntry) -> Result<()> {
@@ -209,6 +244,7 @@ impl Fetcher {
         store: &Store,
         entry: &ShardEntry,
         local: Option<&PathBuf>,
+        check: bool,
     ) -> Result<ArrowReaderMetadata> {
         let corrupt = |reason: String| Error::CorruptShard {
             path: entry.path.clone(),
@@ -238,6 +274,19 @@ impl Fetcher {
             .fetch_add(tail.len() as u64, Relaxed);
         let md = ParquetMetaDataReader::decode_metadata(&meta_bytes)
             .map_err(|e| corrupt(e.to_string()))?;
+        if check {
+            let start = unimlip_shards::footer_start(&md).min(size);
+            let footer = if start >= size - guess {
+                tail.slice((start - (size - guess)) as usize..)
+            } else {
+                self.read(store, entry, local, start..size).await?
+            };
+            if hex::encode(Sha256::digest(&footer)) != entry.footer_sha256 {
+                return Err(corrupt(
+                    "the footer does not match its sha256 in the manifest".into(),
+                ));
+            }
+        }
         let expected = entry.row_groups.len();
         if md.num_row_groups() != expected {
             return Err(corrupt(format!(

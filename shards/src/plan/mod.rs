@@ -607,6 +607,8 @@ mod tests {
             bytes: 1,
             sha256: String::new(),
             row_groups: groups,
+            row_group_sha256: vec![],
+            footer_sha256: String::new(),
         };
         let shards = vec![
             entry("a", "train", vec![2, 3]),
