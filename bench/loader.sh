@@ -47,8 +47,9 @@ import sys
 name, n, cores, u, b = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
 print(f"\n[{name}] {n} samples of 480-512 px JPEGs, {cores} cores (median of the repeats)")
 print(f"  {'':<30}{'samples/s':>11}{'per core':>11}   runs")
-print(f"  {'unimlip bench loader':<30}{u:>11.1f}{u / cores:>11.1f}   {sys.argv[6]}")
-print(f"  {'pytorch DataLoader + tv v2':<30}{b:>11.1f}{b / cores:>11.1f}   {sys.argv[7]}")
+runs = lambda s: " ".join(f"{float(x):.1f}" for x in s.split())
+print(f"  {'unimlip bench loader':<30}{u:>11.1f}{u / cores:>11.1f}   {runs(sys.argv[6])}")
+print(f"  {'pytorch DataLoader + tv v2':<30}{b:>11.1f}{b / cores:>11.1f}   {runs(sys.argv[7])}")
 print(f"  unimlip / baseline (per core): {u / b:.2f}x")
 PY
 done
