@@ -360,3 +360,41 @@ fn resume_reaches_the_first_batch_quickly_anywhere_in_100k_samples() {
         assert!(took < 5.0, "first batch at {position} took {took:.2} s");
     }
 }
+
+#[test]
+fn two_jobs_sharing_a_small_cache_folder_both_read_correctly() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dataset(dir.path(), "a", 240, 10);
+    let plain = Loader::open(config(&[&url], 8, 1)).unwrap();
+    let (want, _) = drain(&plain, &plain.start(0), 0, 1);
+    let shard = std::fs::read_dir(dir.path().join("a/shards"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.metadata().unwrap().len())
+        .max()
+        .unwrap();
+    let mut c = config(&[&url], 8, 2);
+    c.cache = Some(CacheConfig {
+        dir: dir.path().join("shared-cache"),
+        max_bytes: shard,
+    });
+    // Two jobs at once, each evicting what the other just downloaded.
+    let jobs: Vec<_> = (0..2)
+        .map(|_| {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let l = Loader::open(c).unwrap();
+                drain(&l, &l.start(0), 0, 1).0
+            })
+        })
+        .collect();
+    for j in jobs {
+        assert_eq!(j.join().unwrap(), want);
+    }
+    let left: Vec<String> = std::fs::read_dir(dir.path().join("shared-cache"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(left.iter().all(|n| !n.starts_with(".tmp-")), "{left:?}");
+}
