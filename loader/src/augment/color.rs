@@ -101,9 +101,12 @@ fn jitter_body(img: &mut [u8], channels: usize, d: &JitterDraw) {
     }
 }
 
+/// torchvision's `_blend`: `a·ratio + b·(1 − ratio)` in float32, where `1 − ratio` is computed in
+/// double precision (Python) and then rounded to float32, clamped and truncated to uint8.
 #[inline]
 fn blend(a: f32, b: f32, ratio: f32) -> u8 {
-    (a * ratio + b * (1.0 - ratio)).clamp(0.0, 255.0) as u8
+    let rest = (1.0 - ratio as f64) as f32;
+    (a * ratio + b * rest).clamp(0.0, 255.0) as u8
 }
 
 #[inline]
