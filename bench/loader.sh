@@ -6,7 +6,7 @@
 #   (b) unimlip:  decode once, one weak and two strong views
 # Prints samples/s, per core and the ratios (medians of BENCH_REPEAT runs, default 3).
 # BENCH_DIR (default /tmp/unimlip-bench-loader), BENCH_N (images, default 5000), BENCH_CORES
-# (default: all cores). The first run creates a venv with torch and torchvision (~5 GB).
+# (default: all cores). The first run adds torchvision to setup.sh's torch environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -17,11 +17,10 @@ BIN="$CARGO_TARGET_DIR/release/unimlip"
 WORK="${BENCH_DIR:-/tmp/unimlip-bench-loader}"
 CORES="${BENCH_CORES:-$(nproc)}"
 N="${BENCH_N:-5000}"
-VENV="${UNIMLIP_CACHE:-$HOME/.cache/unimlip}/venv-torch-2.11.0-tv-0.26.0"
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import torchvision, pyarrow' 2> /dev/null; then
-  echo "creating $VENV (torch 2.11.0, torchvision 0.26.0) ..."
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q torch==2.11.0 torchvision==0.26.0 pyarrow==26.0.1 pillow==13.0.0
+VENV="$(dirname "$(dirname "$UNIMLIP_TORCH_PYTHON")")"   # setup.sh's torch environment
+if ! "$VENV/bin/python" -c 'import torchvision, pyarrow, PIL' 2> /dev/null; then
+  echo "adding torchvision 0.26.0, pyarrow and Pillow to $VENV ..."
+  "$VENV/bin/pip" install -q torchvision==0.26.0 pyarrow==26.0.1 pillow==13.0.0
 fi
 PY="$VENV/bin/python"
 mkdir -p "$WORK"

@@ -8,6 +8,8 @@ CACHE="${UNIMLIP_CACHE:-$HOME/.cache/unimlip}"
 S3S_VERSION=0.14.1
 PYARROW_VERSION=26.0.1
 PILLOW_VERSION=13.0.0
+TORCH_VERSION=2.11.0
+NUMPY_VERSION=2.3.5
 mkdir -p "$CACHE"
 
 say() { printf '[setup] %s\n' "$*" >&2; }
@@ -52,11 +54,27 @@ if [ ! -x "$PY_ENV/bin/python" ] || ! "$PY_ENV/bin/python" -c 'import pyarrow, P
   "$PY_ENV/bin/python" -m pip install --quiet --disable-pip-version-check "pyarrow==$PYARROW_VERSION" "pillow==$PILLOW_VERSION"
 fi
 
+# libtorch for the trainer: the PyTorch wheel (CUDA build; it runs on machines without a GPU),
+# which torch-sys builds against with LIBTORCH_USE_PYTORCH=1.
+TORCH_ENV="$CACHE/venv-torch-$TORCH_VERSION"
+if [ ! -x "$TORCH_ENV/bin/python" ] || ! "$TORCH_ENV/bin/python" -c 'import torch, numpy' 2>/dev/null; then
+  say "creating $TORCH_ENV with torch $TORCH_VERSION (about 4.6 GB, once per machine)"
+  rm -rf "$TORCH_ENV"
+  python3 -m venv "$TORCH_ENV"
+  "$TORCH_ENV/bin/python" -m pip install --quiet --disable-pip-version-check "torch==$TORCH_VERSION" "numpy==$NUMPY_VERSION"
+fi
+TORCH_LIB="$("$TORCH_ENV/bin/python" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
+
 RUST_KEY="$(rustc --version | awk '{print $2}')"
 cat > "$CACHE/env.sh" <<ENV
 export PATH="$HOME/.cargo/bin:\$PATH"
 export UNIMLIP_S3S_FS="$S3S_ROOT/bin/s3s-fs"
 export UNIMLIP_PYTHON="$PY_ENV/bin/python"
 export CARGO_TARGET_DIR="\${CARGO_TARGET_DIR:-$CACHE/target-rust-$RUST_KEY}"
+export UNIMLIP_TORCH_PYTHON="$TORCH_ENV/bin/python"
+export LIBTORCH_USE_PYTORCH=1
+export VIRTUAL_ENV="$TORCH_ENV"
+export PATH="$TORCH_ENV/bin:\$PATH"
+export LD_LIBRARY_PATH="$TORCH_LIB\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
 ENV
 say "ready (environment in $CACHE/env.sh)"

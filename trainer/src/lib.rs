@@ -1,0 +1,10 @@
+//! Uni-Mlip on libtorch through tch: this first part moves the loader's uint8 batches onto the
+//! device and normalises them there (the model, losses and loop build on it).
+//!
+//! libtorch comes from the `torch==2.11.0` wheel that `scripts/setup.sh` installs; the build uses
+//! it through `LIBTORCH_USE_PYTORCH=1`, and the wheel's `torch/lib` must be on the library path
+//! at run time (`env.sh` sets `LD_LIBRARY_PATH`).
+
+mod input;
+
+pub use input::{CLIP_MEAN, CLIP_STD, Error, device, images_to_device};
