@@ -230,7 +230,9 @@ impl ModifiedResNet {
         for stage in &layers {
             for b in stage {
                 let mut ws = b.bn3.ws.as_ref().expect("affine BN").shallow_clone();
-                tch::no_grad(|| ws.zero_());
+                tch::no_grad(|| {
+                    let _ = ws.zero_();
+                });
             }
         }
         let attnpool = AttentionPool::new(
