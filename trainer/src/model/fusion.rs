@@ -1,0 +1,96 @@
+//! The fusion transformer (OpenCLIP-style pre-LN residual attention blocks, model.md §4.2),
+//! with `fusion_module.resblocks.{i}.*` names.
+
+use tch::nn;
+use tch::{Kind, Tensor};
+
+#[derive(Debug)]
+struct Block {
+    in_proj_weight: Tensor,
+    in_proj_bias: Tensor,
+    out_proj: nn::Linear,
+    ln_1: nn::LayerNorm,
+    ln_2: nn::LayerNorm,
+    c_fc: nn::Linear,
+    c_proj: nn::Linear,
+    heads: i64,
+}
+
+impl Block {
+    fn new(vs: nn::Path, width: i64, heads: i64) -> Block {
+        let attn = &vs / "attn";
+        let bound = (6.0 / (width + 3 * width) as f64).sqrt();
+        let ln = |p: nn::Path| nn::layer_norm(p, vec![width], Default::default());
+        let mlp = &vs / "mlp";
+        Block {
+            // nn.MultiheadAttention's init: xavier_uniform in_proj, zero biases.
+            in_proj_weight: attn.var(
+                "in_proj_weight",
+                &[3 * width, width],
+                nn::Init::Uniform {
+                    lo: -bound,
+                    up: bound,
+                },
+            ),
+            in_proj_bias: attn.zeros("in_proj_bias", &[3 * width]),
+            out_proj: nn::linear(
+                &attn / "out_proj",
+                width,
+                width,
+                nn::LinearConfig {
+                    bs_init: Some(nn::Init::Const(0.0)),
+                    ..Default::default()
+                },
+            ),
+            ln_1: ln(&vs / "ln_1"),
+            ln_2: ln(&vs / "ln_2"),
+            c_fc: nn::linear(&mlp / "c_fc", width, 4 * width, Default::default()),
+            c_proj: nn::linear(&mlp / "c_proj", 4 * width, width, Default::default()),
+            heads,
+        }
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let (b, n, d) = x.size3().expect("[B, L, D]");
+        let hd = d / self.heads;
+        let h = x.apply(&self.ln_1);
+        let qkv = h.linear(&self.in_proj_weight, Some(&self.in_proj_bias));
+        let parts = qkv.chunk(3, -1);
+        let split = |t: &Tensor| t.reshape([b, n, self.heads, hd]).transpose(1, 2);
+        let (q, k, v) = (split(&parts[0]), split(&parts[1]), split(&parts[2]));
+        let att = (q.matmul(&k.transpose(-2, -1)) / (hd as f64).sqrt()).softmax(-1, Kind::Float);
+        let ctx = att.matmul(&v).transpose(1, 2).reshape([b, n, d]);
+        let x = x + ctx.apply(&self.out_proj);
+        let m = x
+            .apply(&self.ln_2)
+            .apply(&self.c_fc)
+            .gelu("none")
+            .apply(&self.c_proj);
+        x + m
+    }
+}
+
+/// The fusion stack: full bidirectional attention, no final LayerNorm, no dropout.
+#[derive(Debug)]
+pub struct Fusion {
+    blocks: Vec<Block>,
+}
+
+impl Fusion {
+    /// Creates the stack under `vs` (use `root / "fusion_module"`).
+    pub fn new(vs: nn::Path, width: i64, layers: i64, heads: i64) -> Fusion {
+        let rb = &vs / "resblocks";
+        Fusion {
+            blocks: (0..layers)
+                .map(|i| Block::new(&rb / i.to_string(), width, heads))
+                .collect(),
+        }
+    }
+
+    /// `[B, L, D]` → `[B, L, D]`.
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        self.blocks
+            .iter()
+            .fold(x.shallow_clone(), |x, b| b.forward(&x))
+    }
+}
