@@ -6,6 +6,7 @@
 //! at run time (`env.sh` sets `LD_LIBRARY_PATH`).
 
 mod input;
+pub mod losses;
 pub mod model;
 
 pub use input::{CLIP_MEAN, CLIP_STD, Error, device, images_to_device};
