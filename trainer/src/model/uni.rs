@@ -40,6 +40,36 @@ impl ModelConfig {
             ssl_emb_dim: 256,
         }
     }
+
+    /// A small model with the same structure, for CPU tests and the demo: 64-px images, one
+    /// bottleneck per stage, a 2-layer 64-wide BERT over a 1,000-token vocabulary.
+    pub fn tiny() -> ModelConfig {
+        ModelConfig {
+            vision: VisionConfig {
+                image_size: 64,
+                layers: [1, 1, 1, 1],
+                width: 8,
+                heads: 4,
+                output_dim: 64,
+            },
+            text: TextConfig {
+                vocab_size: 1000,
+                hidden: 64,
+                layers: 2,
+                heads: 4,
+                intermediate: 128,
+                max_positions: 77,
+                type_vocab: 2,
+                dropout: 0.1,
+            },
+            embed_dim: 64,
+            context_length: 77,
+            fusion_layers: 2,
+            fusion_heads: 4,
+            ssl_mlp_dim: 128,
+            ssl_emb_dim: 32,
+        }
+    }
 }
 
 /// Uni-Mlip.
@@ -234,5 +264,64 @@ mod tests {
         );
         assert_eq!(vars["mlm_projection"].size(), [768, 30522]);
         assert!((vars["logit_scale"].double_value(&[]) - 2.659260).abs() < 1e-6);
+    }
+
+    #[test]
+    fn tiny_runs_end_to_end_with_the_shapes_of_the_spec() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let c = ModelConfig::tiny();
+        let m = UniMlip::new(&vs, &c);
+        let pixels = Tensor::randn([3, 3, 64, 64], (Kind::Float, Device::Cpu));
+        let ids = Tensor::randint(1000, [3, 77], (Kind::Int64, Device::Cpu));
+        let v = m.encode_image(&pixels, false);
+        assert_eq!(v.layer4.size(), [3, 256, 2, 2]);
+        assert_eq!(v.pooled.size(), [3, 64]);
+        let t = m.encode_text(&ids, false);
+        assert_eq!(t.states.size(), [3, 77, 64]);
+        assert_eq!(t.projected.size(), [3, 64]);
+        let image = l2_normalize(&v.pooled);
+        let (fused, lp) = m.fuse(&t.states, &image);
+        assert_eq!(fused.size(), [3, 77, 64]);
+        assert_eq!(lp.size(), [3, 77, 1000]);
+        // log-probabilities: each position sums to one.
+        let total = lp
+            .exp()
+            .sum_dim_intlist([-1i64].as_slice(), false, Kind::Float);
+        assert!((total - 1.0).abs().max().double_value(&[]) < 1e-4);
+        let z = m.image_mlp.forward_t(&v.pooled, true);
+        assert_eq!(z.size(), [3, 32]);
+        let norms = image.norm_scalaropt_dim(2.0, [-1i64].as_slice(), false);
+        assert!((norms - 1.0).abs().max().double_value(&[]) < 1e-5);
+    }
+
+    #[test]
+    fn frozen_batch_norm_statistics_stay_while_the_affine_parameters_learn() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let m = UniMlip::new(&vs, &ModelConfig::tiny());
+        let vars = vs.variables();
+        // The stem's BN (a block's inner BNs get no gradient at init: its bn3 starts at zero).
+        let (rm, rv, w) = (
+            vars["visual.bn1.running_mean"].copy(),
+            vars["visual.layer2.0.bn3.running_var"].copy(),
+            vars["visual.bn1.weight"].copy(),
+        );
+        let mut opt = nn::OptimizerConfig::build(nn::Sgd::default(), &vs, 0.1).unwrap();
+        let pixels = Tensor::randn([4, 3, 64, 64], (Kind::Float, Device::Cpu));
+        // The SimCLR branch: BN in eval mode (stored statistics), gradients still flowing.
+        let z = m
+            .image_mlp
+            .forward_t(&m.encode_image(&pixels, false).pooled, true);
+        let loss = crate::losses::nt_xent(&z.narrow(0, 0, 2), &z.narrow(0, 2, 2), 0.1);
+        opt.backward_step(&loss);
+        let vars = vs.variables();
+        assert!(
+            vars["visual.bn1.running_mean"].equal(&rm),
+            "statistics moved"
+        );
+        assert!(
+            vars["visual.layer2.0.bn3.running_var"].equal(&rv),
+            "statistics moved"
+        );
+        assert!(!vars["visual.bn1.weight"].equal(&w), "affine did not learn");
     }
 }
