@@ -5,7 +5,8 @@ use tch::nn;
 use tch::{Kind, Tensor};
 
 /// Shape of the text tower.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TextConfig {
     /// Vocabulary size.
     pub vocab_size: i64,

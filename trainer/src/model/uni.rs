@@ -6,7 +6,8 @@ use tch::{Kind, Tensor};
 use super::{Bert, Fusion, ModifiedResNet, TextConfig, VisionConfig, VisualOutput};
 
 /// Every size of the model.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// Vision tower.
     pub vision: VisionConfig,
@@ -39,6 +40,38 @@ impl ModelConfig {
             ssl_mlp_dim: 4096,
             ssl_emb_dim: 256,
         }
+    }
+
+    /// A named preset: `rn50-pubmedbert` or `tiny`.
+    pub fn preset(name: &str) -> Option<ModelConfig> {
+        match name {
+            "rn50-pubmedbert" => Some(Self::rn50_pubmedbert()),
+            "tiny" => Some(Self::tiny()),
+            _ => None,
+        }
+    }
+
+    /// A preset name, or the path of a TOML file with every field (unknown fields are errors).
+    pub fn load(name_or_path: &str) -> Result<ModelConfig, String> {
+        if let Some(c) = Self::preset(name_or_path) {
+            return Ok(c);
+        }
+        let text = std::fs::read_to_string(name_or_path).map_err(|e| {
+            format!("{name_or_path}: not a preset (rn50-pubmedbert, tiny) and not readable: {e}")
+        })?;
+        Self::from_toml(&text).map_err(|e| format!("{name_or_path}: {e}"))
+    }
+
+    /// Parses a TOML model config.
+    pub fn from_toml(text: &str) -> Result<ModelConfig, String> {
+        let c: ModelConfig = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        if c.embed_dim != c.text.hidden {
+            return Err(format!(
+                "embed_dim {} must equal the text width {} (the image token enters the fusion)",
+                c.embed_dim, c.text.hidden
+            ));
+        }
+        Ok(c)
     }
 
     /// A small model with the same structure, for CPU tests and the demo: 64-px images, one
@@ -323,5 +356,28 @@ mod tests {
             "statistics moved"
         );
         assert!(!vars["visual.bn1.weight"].equal(&w), "affine did not learn");
+    }
+
+    #[test]
+    fn configs_round_trip_through_toml_and_reject_unknown_fields() {
+        for name in ["tiny", "rn50-pubmedbert"] {
+            let c = ModelConfig::preset(name).unwrap();
+            let text = toml::to_string(&c).unwrap();
+            assert_eq!(ModelConfig::from_toml(&text).unwrap(), c);
+        }
+        let text = toml::to_string(&ModelConfig::tiny()).unwrap();
+        let err = ModelConfig::from_toml(&format!("colour = 3\n{text}")).unwrap_err();
+        assert!(err.contains("colour"), "{err}");
+        let bad = text.replace("embed_dim = 64", "embed_dim = 32");
+        assert!(
+            ModelConfig::from_toml(&bad)
+                .unwrap_err()
+                .contains("embed_dim")
+        );
+        assert!(
+            ModelConfig::load("no-such-preset")
+                .unwrap_err()
+                .contains("not a preset")
+        );
     }
 }

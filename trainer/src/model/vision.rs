@@ -5,7 +5,8 @@ use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
 
 /// Shape of the vision tower.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct VisionConfig {
     /// Input side in pixels.
     pub image_size: i64,
