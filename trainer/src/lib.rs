@@ -8,5 +8,6 @@
 mod input;
 pub mod losses;
 pub mod model;
+pub mod step;
 
 pub use input::{CLIP_MEAN, CLIP_STD, Error, device, images_to_device};

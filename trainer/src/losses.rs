@@ -32,13 +32,13 @@ pub fn drop_block2d(x: &Tensor, p: f64, block: i64, noise: Option<&Tensor>, trai
         }
     };
     let pad = b / 2;
-    let grown = seeds.constant_pad_nd([pad, pad, pad, pad]).max_pool2d(
-        [b, b],
-        [1, 1],
-        [pad, pad],
-        [1, 1],
-        false,
-    );
+    // An even block (only on maps smaller than the block) grows one row and column too many,
+    // where torchvision would fail; keep the top-left H × W.
+    let grown = seeds
+        .constant_pad_nd([pad, pad, pad, pad])
+        .max_pool2d([b, b], [1, 1], [pad, pad], [1, 1], false)
+        .narrow(2, 0, h)
+        .narrow(3, 0, w);
     let mask = grown.ones_like() - grown;
     let scale = mask.numel() as f64 / (1e-6 + mask.sum(Kind::Float).double_value(&[]));
     x * mask * scale

@@ -1,0 +1,208 @@
+//! One Uni-Mlip forward pass to the five losses (model.md §5.6's step graph).
+
+use tch::Tensor;
+use tch::nn::ModuleT;
+
+use crate::losses::{self, Weights};
+use crate::model::{UniMlip, l2_normalize};
+
+/// Which losses are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Switches {
+    /// Plain ITC.
+    pub itc: bool,
+    /// ITC with DropBlock-perturbed image features.
+    pub itc_img: bool,
+    /// ITC with dropout-perturbed text features.
+    pub itc_txt: bool,
+    /// SimCLR on the two strong views (visual BatchNorm statistics frozen while on).
+    pub i2i: bool,
+    /// MLM through the fusion.
+    pub mlm: bool,
+}
+
+impl Switches {
+    /// All five.
+    pub fn all() -> Switches {
+        Switches {
+            itc: true,
+            itc_img: true,
+            itc_txt: true,
+            i2i: true,
+            mlm: true,
+        }
+    }
+}
+
+/// One batch on the device.
+#[derive(Debug)]
+pub struct StepInput<'a> {
+    /// The weak view, normalised `[B, 3, H, W]`.
+    pub weak: &'a Tensor,
+    /// The two strong views (needed when SimCLR is on).
+    pub strong: Option<(&'a Tensor, &'a Tensor)>,
+    /// Caption ids with MLM masking applied `[B, L]`.
+    pub input_ids: &'a Tensor,
+    /// MLM labels `[B, L]` (0 = not predicted).
+    pub mlm_labels: &'a Tensor,
+    /// DropBlock seeds `[B, C, h−2, w−2]`, to reproduce a reference exactly (drawn when absent).
+    pub dropblock_noise: Option<&'a Tensor>,
+    /// Text dropout keep-mask `[B, E]` (drawn when absent).
+    pub text_keep: Option<&'a Tensor>,
+}
+
+/// The losses of one step (absent when switched off) and their weighted total.
+#[derive(Debug)]
+pub struct Losses {
+    /// ITC.
+    pub itc: Option<Tensor>,
+    /// ITC, image perturbed.
+    pub itc_img: Option<Tensor>,
+    /// ITC, text perturbed.
+    pub itc_txt: Option<Tensor>,
+    /// SimCLR.
+    pub i2i: Option<Tensor>,
+    /// MLM.
+    pub mlm: Option<Tensor>,
+    /// The weighted sum.
+    pub total: Tensor,
+}
+
+/// Runs the model on one batch. `train` enables dropout, DropBlock and (unless SimCLR is on,
+/// which freezes them) BatchNorm statistics updates.
+pub fn losses(m: &UniMlip, x: &StepInput<'_>, on: Switches, w: Weights, train: bool) -> Losses {
+    let bn_train = train && !on.i2i;
+    let layer4 = m.visual.trunk(x.weak, bn_train);
+    let image = l2_normalize(&m.visual.attnpool.forward(&layer4));
+    let text = m.encode_text(x.input_ids, train);
+    let t = l2_normalize(&text.projected);
+    let itc = on.itc.then(|| losses::itc(&image, &t, &m.logit_scale));
+    let itc_img = on.itc_img.then(|| {
+        let dropped = losses::drop_block2d(&layer4, 0.5, 3, x.dropblock_noise, train);
+        let i = l2_normalize(&m.visual.attnpool.forward(&dropped));
+        losses::itc(&i, &t, &m.logit_scale)
+    });
+    let itc_txt = on.itc_txt.then(|| {
+        let td = if train || x.text_keep.is_some() {
+            losses::text_dropout(&text.projected, 0.75, x.text_keep)
+        } else {
+            t.shallow_clone()
+        };
+        losses::itc(&image, &td, &m.logit_scale)
+    });
+    let i2i = match (on.i2i, x.strong) {
+        (true, Some((a, b))) => {
+            let za = m
+                .image_mlp
+                .forward_t(&m.encode_image(a, false).pooled, train);
+            let zb = m
+                .image_mlp
+                .forward_t(&m.encode_image(b, false).pooled, train);
+            Some(losses::nt_xent(&za, &zb, 0.1))
+        }
+        _ => None,
+    };
+    let mlm = on.mlm.then(|| {
+        let (_, logprobs) = m.fuse(&text.states, &image);
+        losses::mlm(&logprobs, x.mlm_labels)
+    });
+    let mut total = Tensor::zeros([], (tch::Kind::Float, x.weak.device()));
+    for (l, k) in [
+        (&itc, w.cm),
+        (&itc_img, w.cm),
+        (&itc_txt, w.cm),
+        (&i2i, w.um),
+        (&mlm, w.fm),
+    ] {
+        if let Some(l) = l {
+            total = total + l * k;
+        }
+    }
+    Losses {
+        itc,
+        itc_img,
+        itc_txt,
+        i2i,
+        mlm,
+        total,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ModelConfig;
+    use tch::{Device, Kind, nn};
+
+    fn batch(b: i64) -> (Tensor, Tensor, Tensor, Tensor, Tensor) {
+        tch::manual_seed(3);
+        let px = || Tensor::randn([b, 3, 64, 64], (Kind::Float, Device::Cpu));
+        let ids = Tensor::randint(1000, [b, 77], (Kind::Int64, Device::Cpu));
+        let picked = Tensor::rand([b, 77], (Kind::Float, Device::Cpu)).lt(0.15);
+        let labels = ids.where_scalarother(&picked, 0);
+        (px(), px(), px(), ids, labels)
+    }
+
+    #[test]
+    fn the_total_is_the_weighted_sum_and_switches_remove_terms() {
+        tch::manual_seed(1);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let m = UniMlip::new(&vs, &ModelConfig::tiny());
+        let (weak, a, b, ids, labels) = batch(4);
+        let x = StepInput {
+            weak: &weak,
+            strong: Some((&a, &b)),
+            input_ids: &ids,
+            mlm_labels: &labels,
+            dropblock_noise: None,
+            text_keep: None,
+        };
+        let l = losses(&m, &x, Switches::all(), Weights::default(), false);
+        let v = |t: &Option<Tensor>| t.as_ref().unwrap().double_value(&[]);
+        let want =
+            0.167 * (v(&l.itc) + v(&l.itc_img) + v(&l.itc_txt)) + 0.5 * v(&l.i2i) + 0.5 * v(&l.mlm);
+        assert!((l.total.double_value(&[]) - want).abs() < 1e-5);
+        // In eval mode the perturbations are off: the three ITC terms coincide.
+        assert!(
+            (v(&l.itc) - v(&l.itc_img)).abs() < 1e-6 && (v(&l.itc) - v(&l.itc_txt)).abs() < 1e-6
+        );
+        let only = Switches {
+            itc: true,
+            itc_img: false,
+            itc_txt: false,
+            i2i: false,
+            mlm: true,
+        };
+        let l2 = losses(&m, &x, only, Weights::default(), false);
+        assert!(l2.i2i.is_none() && l2.itc_img.is_none());
+        assert!((l2.total.double_value(&[]) - (0.167 * v(&l.itc) + 0.5 * v(&l.mlm))).abs() < 1e-5);
+    }
+
+    #[test]
+    fn a_few_adamw_steps_on_one_batch_lower_every_loss() {
+        tch::manual_seed(2);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let m = UniMlip::new(&vs, &ModelConfig::tiny());
+        let mut opt = nn::OptimizerConfig::build(nn::AdamW::default(), &vs, 1e-3).unwrap();
+        let (weak, a, b, ids, labels) = batch(8);
+        let x = StepInput {
+            weak: &weak,
+            strong: Some((&a, &b)),
+            input_ids: &ids,
+            mlm_labels: &labels,
+            dropblock_noise: None,
+            text_keep: None,
+        };
+        let first = losses(&m, &x, Switches::all(), Weights::default(), false)
+            .total
+            .double_value(&[]);
+        for _ in 0..15 {
+            let l = losses(&m, &x, Switches::all(), Weights::default(), true);
+            opt.backward_step(&l.total);
+        }
+        let last = losses(&m, &x, Switches::all(), Weights::default(), false)
+            .total
+            .double_value(&[]);
+        assert!(last < first * 0.9, "{first} -> {last}");
+    }
+}
