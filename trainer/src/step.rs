@@ -115,7 +115,7 @@ pub fn losses(m: &UniMlip, x: &StepInput<'_>, on: Switches, w: Weights, train: b
         (&mlm, w.fm),
     ] {
         if let Some(l) = l {
-            total = total + l * k;
+            total += l * k;
         }
     }
     Losses {
