@@ -8,6 +8,7 @@
 mod input;
 pub mod losses;
 pub mod model;
+pub mod optim;
 pub mod step;
 
 pub use input::{CLIP_MEAN, CLIP_STD, Error, device, images_to_device};
