@@ -69,6 +69,7 @@ mod tests {
 
     #[test]
     fn pixels_become_clip_normalised_nchw() {
+        let _rng = crate::rng_lock();
         // Two 2×2 images: the first all (255, 0, 128), the second a gradient in red.
         let mut bytes = Vec::new();
         for _ in 0..4 {
@@ -92,6 +93,7 @@ mod tests {
 
     #[test]
     fn the_device_is_usable() {
+        let _rng = crate::rng_lock();
         let d = device();
         let t = Tensor::from_slice(&[1.0f32, 2.0]).to_device(d);
         assert_eq!(t.sum(Kind::Float).double_value(&[]), 3.0);

@@ -5,6 +5,7 @@
 //! it through `LIBTORCH_USE_PYTORCH=1`, and the wheel's `torch/lib` must be on the library path
 //! at run time (`env.sh` sets `LD_LIBRARY_PATH`).
 
+pub mod checkpoint;
 mod input;
 pub mod losses;
 pub mod model;
@@ -12,3 +13,11 @@ pub mod optim;
 pub mod step;
 
 pub use input::{CLIP_MEAN, CLIP_STD, Error, device, images_to_device};
+
+/// libtorch's random generator is global to the process: tests that draw from it (model
+/// initialisation included) hold this lock so that parallel tests cannot interleave draws.
+#[cfg(test)]
+pub(crate) fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}

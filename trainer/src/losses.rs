@@ -113,6 +113,7 @@ mod tests {
 
     #[test]
     fn itc_of_perfectly_aligned_orthonormal_pairs() {
+        let _rng = crate::rng_lock();
         let eye = Tensor::eye(2, (Kind::Float, Device::Cpu));
         let ls = Tensor::from(2.0f32.ln());
         // logits = 2·I: each row's CE is log(1 + e^-2).
@@ -124,6 +125,7 @@ mod tests {
 
     #[test]
     fn drop_block_zeroes_a_block_around_each_seed_and_rescales_globally() {
+        let _rng = crate::rng_lock();
         let x = Tensor::ones([1, 1, 7, 7], (Kind::Float, Device::Cpu));
         let mut noise = vec![0f32; 25];
         noise[12] = 1.0; // the centre of the 5×5 seed grid → rows/cols 2..5 of the map
@@ -150,6 +152,7 @@ mod tests {
 
     #[test]
     fn text_dropout_rescales_then_normalises() {
+        let _rng = crate::rng_lock();
         let x = t(&[3., 4., 12.], &[1, 3]);
         let keep = t(&[1., 1., 0.], &[1, 3]);
         let out = text_dropout(&x, 0.75, Some(&keep));
@@ -161,6 +164,7 @@ mod tests {
 
     #[test]
     fn nt_xent_by_hand() {
+        let _rng = crate::rng_lock();
         // Two samples, orthogonal, identical across views: ab = diag(1/τ), aa masked on the
         // diagonal. Row 0: logits [10, 0, -1e9, 0] → CE = log(1 + 2e^-10)... with τ = 0.1.
         let z = t(&[1., 0., 0., 1.], &[2, 2]);
@@ -170,6 +174,7 @@ mod tests {
 
     #[test]
     fn mlm_ignores_pad_labels() {
+        let _rng = crate::rng_lock();
         // Vocabulary of 3, two positions; only the second (label 2) counts.
         let lp = t(&[0.5, 0.3, 0.2, 0.1, 0.1, 0.8], &[1, 2, 3]).log();
         let labels = Tensor::from_slice(&[0i64, 2]).reshape([1, 2]);

@@ -177,6 +177,7 @@ mod tests {
 
     #[test]
     fn decay_groups_follow_pmc() {
+        let _rng = crate::rng_lock();
         assert!(decays("visual.conv1.weight", 4));
         assert!(decays("text_projection", 2));
         assert!(decays("img_special_token", 3));
@@ -190,6 +191,7 @@ mod tests {
 
     #[test]
     fn one_step_matches_the_adamw_formula() {
+        let _rng = crate::rng_lock();
         let vs = nn::VarStore::new(Device::Cpu);
         let w = vs.root().var("w", &[2, 2], nn::Init::Const(1.0));
         let b = vs.root().var("b", &[2], nn::Init::Const(1.0));
@@ -216,6 +218,7 @@ mod tests {
 
     #[test]
     fn the_schedule_warms_up_then_decays_to_zero() {
+        let _rng = crate::rng_lock();
         assert_eq!(cosine_lr(1.0, 0, 10, 110), 0.1);
         assert_eq!(cosine_lr(1.0, 9, 10, 110), 1.0);
         assert_eq!(cosine_lr(1.0, 10, 10, 110), 1.0);

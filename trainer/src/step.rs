@@ -145,6 +145,7 @@ mod tests {
 
     #[test]
     fn the_total_is_the_weighted_sum_and_switches_remove_terms() {
+        let _rng = crate::rng_lock();
         tch::manual_seed(1);
         let vs = nn::VarStore::new(Device::Cpu);
         let m = UniMlip::new(&vs, &ModelConfig::tiny());
@@ -180,6 +181,7 @@ mod tests {
 
     #[test]
     fn a_few_adamw_steps_on_one_batch_lower_every_loss() {
+        let _rng = crate::rng_lock();
         tch::manual_seed(2);
         let vs = nn::VarStore::new(Device::Cpu);
         let m = UniMlip::new(&vs, &ModelConfig::tiny());

@@ -162,6 +162,7 @@ mod tests {
 
     #[test]
     fn pubmedbert_has_the_checkpoint_names_and_parameter_count() {
+        let _rng = crate::rng_lock();
         let vs = nn::VarStore::new(Device::Cpu);
         let _b = Bert::new(vs.root() / "text_encoder", &TextConfig::pubmedbert());
         let vars = vs.variables();

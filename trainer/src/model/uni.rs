@@ -257,6 +257,7 @@ mod tests {
 
     #[test]
     fn the_paper_model_has_the_spec_parameter_counts() {
+        let _rng = crate::rng_lock();
         let vs = nn::VarStore::new(Device::Cpu);
         let c = ModelConfig::rn50_pubmedbert();
         let _m = UniMlip::new(&vs, &c);
@@ -301,6 +302,7 @@ mod tests {
 
     #[test]
     fn tiny_runs_end_to_end_with_the_shapes_of_the_spec() {
+        let _rng = crate::rng_lock();
         let vs = nn::VarStore::new(Device::Cpu);
         let c = ModelConfig::tiny();
         let m = UniMlip::new(&vs, &c);
@@ -329,6 +331,7 @@ mod tests {
 
     #[test]
     fn frozen_batch_norm_statistics_stay_while_the_affine_parameters_learn() {
+        let _rng = crate::rng_lock();
         let vs = nn::VarStore::new(Device::Cpu);
         let m = UniMlip::new(&vs, &ModelConfig::tiny());
         let vars = vs.variables();
@@ -360,6 +363,7 @@ mod tests {
 
     #[test]
     fn configs_round_trip_through_toml_and_reject_unknown_fields() {
+        let _rng = crate::rng_lock();
         for name in ["tiny", "rn50-pubmedbert"] {
             let c = ModelConfig::preset(name).unwrap();
             let text = toml::to_string(&c).unwrap();

@@ -290,6 +290,7 @@ mod tests {
 
     #[test]
     fn rn50_has_the_checkpoint_names_shapes_and_parameter_count() {
+        let _rng = crate::rng_lock();
         let vs = nn::VarStore::new(Device::Cpu);
         let _m = ModifiedResNet::new(vs.root() / "visual", &VisionConfig::rn50());
         let all = names(&vs);
@@ -321,6 +322,7 @@ mod tests {
 
     #[test]
     fn a_small_tower_gives_the_shapes_of_the_spec_table() {
+        let _rng = crate::rng_lock();
         let vs = nn::VarStore::new(Device::Cpu);
         let cfg = VisionConfig {
             image_size: 64,
