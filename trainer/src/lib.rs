@@ -11,6 +11,7 @@ pub mod losses;
 pub mod model;
 pub mod optim;
 pub mod step;
+pub mod text;
 
 pub use input::{CLIP_MEAN, CLIP_STD, Error, device, images_to_device};
 
