@@ -133,28 +133,16 @@ mod tests {
     use crate::losses::Weights;
     use crate::model::{ModelConfig, UniMlip};
     use crate::optim::{AdamWConfig, cosine_lr};
-    use crate::step::{StepInput, Switches, losses};
-    use tch::{Device, Kind};
+    use crate::step::{RandomBatch, Switches, losses};
+    use tch::Device;
 
     fn train(m: &UniMlip, opt: &mut AdamW, from: i64, to: i64) {
         for step in from..to {
             // Every random draw of a step comes from a seed that is a function of the step, so
             // a resumed run draws exactly what an uninterrupted one does.
             tch::manual_seed(1000 + step);
-            let px = || Tensor::randn([4, 3, 64, 64], (Kind::Float, Device::Cpu));
-            let (weak, a, b) = (px(), px(), px());
-            let ids = Tensor::randint(1000, [4, 77], (Kind::Int64, Device::Cpu));
-            let picked = Tensor::rand([4, 77], (Kind::Float, Device::Cpu)).lt(0.15);
-            let labels = ids.where_scalarother(&picked, 0);
-            let x = StepInput {
-                weak: &weak,
-                strong: Some((&a, &b)),
-                input_ids: &ids,
-                mlm_labels: &labels,
-                dropblock_noise: None,
-                text_keep: None,
-            };
-            let l = losses(m, &x, Switches::all(), Weights::default(), true);
+            let data = RandomBatch::new(4);
+            let l = losses(m, &data.input(), Switches::all(), Weights::default(), true);
             opt.zero_grad();
             l.total.backward();
             opt.step(cosine_lr(1e-3, step, 2, 8));

@@ -128,19 +128,57 @@ pub fn losses(m: &UniMlip, x: &StepInput<'_>, on: Switches, w: Weights, train: b
     }
 }
 
+/// A random batch of the `tiny` model's shapes (64-px views, 77 ids under a 1,000-token
+/// vocabulary, ~15 % of positions as MLM labels), drawn from libtorch's global generator.
+#[cfg(test)]
+pub(crate) struct RandomBatch {
+    weak: Tensor,
+    a: Tensor,
+    b: Tensor,
+    ids: Tensor,
+    labels: Tensor,
+}
+
+#[cfg(test)]
+impl RandomBatch {
+    pub(crate) fn new(n: i64) -> RandomBatch {
+        use tch::{Device, Kind};
+        let px = || Tensor::randn([n, 3, 64, 64], (Kind::Float, Device::Cpu));
+        let (weak, a, b) = (px(), px(), px());
+        let ids = Tensor::randint(1000, [n, 77], (Kind::Int64, Device::Cpu));
+        let picked = Tensor::rand([n, 77], (Kind::Float, Device::Cpu)).lt(0.15);
+        let labels = ids.where_scalarother(&picked, 0);
+        RandomBatch {
+            weak,
+            a,
+            b,
+            ids,
+            labels,
+        }
+    }
+
+    /// The batch as a step's input, with both strong views and drawn perturbations.
+    pub(crate) fn input(&self) -> StepInput<'_> {
+        StepInput {
+            weak: &self.weak,
+            strong: Some((&self.a, &self.b)),
+            input_ids: &self.ids,
+            mlm_labels: &self.labels,
+            dropblock_noise: None,
+            text_keep: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::ModelConfig;
-    use tch::{Device, Kind, nn};
+    use tch::{Device, nn};
 
-    fn batch(b: i64) -> (Tensor, Tensor, Tensor, Tensor, Tensor) {
+    fn batch(b: i64) -> RandomBatch {
         tch::manual_seed(3);
-        let px = || Tensor::randn([b, 3, 64, 64], (Kind::Float, Device::Cpu));
-        let ids = Tensor::randint(1000, [b, 77], (Kind::Int64, Device::Cpu));
-        let picked = Tensor::rand([b, 77], (Kind::Float, Device::Cpu)).lt(0.15);
-        let labels = ids.where_scalarother(&picked, 0);
-        (px(), px(), px(), ids, labels)
+        RandomBatch::new(b)
     }
 
     #[test]
@@ -149,15 +187,8 @@ mod tests {
         tch::manual_seed(1);
         let vs = nn::VarStore::new(Device::Cpu);
         let m = UniMlip::new(&vs, &ModelConfig::tiny());
-        let (weak, a, b, ids, labels) = batch(4);
-        let x = StepInput {
-            weak: &weak,
-            strong: Some((&a, &b)),
-            input_ids: &ids,
-            mlm_labels: &labels,
-            dropblock_noise: None,
-            text_keep: None,
-        };
+        let data = batch(4);
+        let x = data.input();
         let l = losses(&m, &x, Switches::all(), Weights::default(), false);
         let v = |t: &Option<Tensor>| t.as_ref().unwrap().double_value(&[]);
         let want =
@@ -186,15 +217,8 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let m = UniMlip::new(&vs, &ModelConfig::tiny());
         let mut opt = nn::OptimizerConfig::build(nn::AdamW::default(), &vs, 1e-3).unwrap();
-        let (weak, a, b, ids, labels) = batch(8);
-        let x = StepInput {
-            weak: &weak,
-            strong: Some((&a, &b)),
-            input_ids: &ids,
-            mlm_labels: &labels,
-            dropblock_noise: None,
-            text_keep: None,
-        };
+        let data = batch(8);
+        let x = data.input();
         let first = losses(&m, &x, Switches::all(), Weights::default(), false)
             .total
             .double_value(&[]);

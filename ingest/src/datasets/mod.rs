@@ -140,6 +140,18 @@ pub(crate) fn write_fixture(dir: &std::path::Path, rel: &str, bytes: impl AsRef<
     std::fs::write(p, bytes).expect("fixture file");
 }
 
+/// The accepted inputs among `inputs` (tests).
+#[cfg(test)]
+pub(crate) fn ready(inputs: &[crate::Input]) -> Vec<&crate::input::Pending> {
+    inputs
+        .iter()
+        .filter_map(|i| match i {
+            crate::Input::Ready(p) => Some(p.as_ref()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Every input a reader yields, panicking on a read error (tests).
 #[cfg(test)]
 pub(crate) fn all_inputs(reader: &dyn DatasetReader) -> Vec<crate::Input> {

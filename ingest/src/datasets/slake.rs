@@ -162,17 +162,8 @@ mod tests {
         let Some((_, src)) = crate::datasets::real_metadata("slake") else {
             return;
         };
-        let rows: Vec<_> = crate::datasets::all_inputs(&Slake::open(&src).unwrap());
-        let ready: Vec<_> = rows
-            .iter()
-            .filter_map(|i| {
-                if let Input::Ready(p) = i {
-                    Some(p)
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let rows = crate::datasets::all_inputs(&Slake::open(&src).unwrap());
+        let ready = crate::datasets::ready(&rows);
         let count = |split: &str, lang: &str| {
             ready
                 .iter()

@@ -164,18 +164,8 @@ mod tests {
         let Some((_, src)) = crate::datasets::real_metadata("vqa_rad") else {
             return;
         };
-        let r = VqaRad::open(&src).unwrap();
-        let rows: Vec<_> = r.inputs().unwrap().map(|i| i.unwrap()).collect();
-        let ready: Vec<_> = rows
-            .iter()
-            .filter_map(|i| {
-                if let Input::Ready(p) = i {
-                    Some(p)
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let rows = crate::datasets::all_inputs(&VqaRad::open(&src).unwrap());
+        let ready = crate::datasets::ready(&rows);
         let per_split = |s: &str| {
             ready
                 .iter()

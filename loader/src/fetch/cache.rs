@@ -106,17 +106,12 @@ impl Cache {
             .create_new(true)
             .open(tmp)
             .map_err(|e| cache_err(tmp, e))?;
-        let mut stream = store.stream_async(&entry.path).await?;
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk?;
-            hasher.update(&chunk);
-            size += chunk.len() as u64;
-            file.write_all(&chunk).map_err(|e| cache_err(tmp, e))?;
-        }
+        let (size, sha) = hash_object(store, entry, |chunk| {
+            file.write_all(chunk).map_err(|e| cache_err(tmp, e))
+        })
+        .await?;
         file.flush().map_err(|e| cache_err(tmp, e))?;
-        check(store, entry, size, &hex::encode(hasher.finalize()))?;
+        check(store, entry, size, &sha)?;
         Ok(file)
     }
 
@@ -174,6 +169,25 @@ impl Cache {
             .map_err(|e| cache_err(path, e))?;
         Ok(Bytes::from(buf))
     }
+}
+
+/// Streams a shard from its store, handing each chunk to `sink`; returns its size and hex
+/// SHA-256.
+pub async fn hash_object(
+    store: &Store,
+    entry: &ShardEntry,
+    mut sink: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<(u64, String)> {
+    let mut stream = store.stream_async(&entry.path).await?;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        hasher.update(&chunk);
+        size += chunk.len() as u64;
+        sink(&chunk)?;
+    }
+    Ok((size, hex::encode(hasher.finalize())))
 }
 
 /// Checks a shard's size and hash against its manifest entry.

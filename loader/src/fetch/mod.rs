@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::StreamExt;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
 use sha2::{Digest, Sha256};
@@ -188,17 +187,7 @@ impl Fetcher {
             Some(path) => tokio::task::spawn_blocking(move || hash_file(&path))
                 .await
                 .map_err(|e| Error::Worker(e.to_string()))??,
-            None => {
-                let mut stream = store.stream_async(&entry.path).await?;
-                let mut hasher = Sha256::new();
-                let mut size = 0u64;
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk?;
-                    size += chunk.len() as u64;
-                    hasher.update(&chunk);
-                }
-                (size, hex::encode(hasher.finalize()))
-            }
+            None => cache::hash_object(store, entry, |_| Ok(())).await?,
         };
         cache::check(store, entry, size, &sha)?;
         self.stats.shards_verified.fetch_add(1, Relaxed);
