@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 
-/// Medical vision–language pre-training data: ingest, inspect, synthesise.
+/// Medical vision–language pre-training: ingest, inspect, stream, train.
 #[derive(Debug, Parser)]
 #[command(name = "unimlip", version, about, propagate_version = true)]
 pub struct Cli {
@@ -23,6 +23,107 @@ pub enum Command {
     /// Measure the system's parts (the streaming loader).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Train Uni-Mlip from a run config (TOML), on shards from disk or object storage.
+    Train(TrainArgs),
+    /// Tokenizer tools.
+    #[command(subcommand)]
+    Tokenizer(TokenizerCommand),
+    /// Model tools.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Convert published checkpoints.
+    #[command(subcommand)]
+    Convert(ConvertCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The run config (TOML; see `unimlip_trainer::train::TrainConfig`).
+    #[arg(long)]
+    pub config: std::path::PathBuf,
+    /// Read these datasets instead of the config's sources (repeat to mix; URL@WEIGHT).
+    #[arg(long)]
+    pub data: Vec<String>,
+    /// Run folder or URL instead of the config's `out`.
+    #[arg(long)]
+    pub out: Option<String>,
+    /// Continue from the run folder's newest checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop with a checkpoint after this step, as a pre-empted job would (the schedule stays).
+    #[arg(long)]
+    pub stop_after: Option<i64>,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenizerCommand {
+    /// Learn an uncased WordPiece vocabulary (vocab.txt) from a dataset's captions.
+    Train(TokenizerTrainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenizerTrainArgs {
+    /// Dataset root URL or folder.
+    #[arg(long)]
+    pub data: String,
+    /// Manifest splits whose captions are used (repeat; default train).
+    #[arg(long, default_values_t = ["train".to_string()])]
+    pub split: Vec<String>,
+    /// Vocabulary size, special tokens included.
+    #[arg(long)]
+    pub vocab_size: usize,
+    /// Pieces seen fewer times are left out.
+    #[arg(long, default_value_t = 2)]
+    pub min_frequency: u64,
+    /// The vocab.txt to write.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Run the model in eval mode on given tensors and write its features and losses.
+    Forward(ForwardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ForwardArgs {
+    /// Model preset (tiny, rn50-pubmedbert) or model TOML.
+    #[arg(long)]
+    pub config: String,
+    /// Weights (safetensors, PMC-CLIP names).
+    #[arg(long)]
+    pub weights: std::path::PathBuf,
+    /// Inputs (safetensors): pixel_values, input_ids, and optionally mlm_input_ids, mlm_labels,
+    /// dropblock_noise, text_dropout_mask, view_a, view_b.
+    #[arg(long)]
+    pub inputs: std::path::PathBuf,
+    /// Outputs (safetensors).
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConvertCommand {
+    /// A PMC-CLIP checkpoint.pt to safetensors with the model's names (needs Python with torch).
+    PmcClip(ConvertArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// The PMC-CLIP checkpoint (torch.save of {"state_dict": …}).
+    pub input: std::path::PathBuf,
+    /// The safetensors file to write.
+    pub output: std::path::PathBuf,
+    /// The model the result must load into.
+    #[arg(long, default_value = "rn50-pubmedbert")]
+    pub config: String,
+    /// Python with torch (default: $UNIMLIP_TORCH_PYTHON, else python3).
+    #[arg(long)]
+    pub python: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,16 +1,20 @@
 //! One module per subcommand; `run` dispatches.
 
 mod bench;
+mod convert;
+mod forward;
 mod ingest;
 mod inspect;
 mod loader;
 mod splits;
 mod synth;
+mod tokenizer;
+mod train;
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use crate::cli::{BenchCommand, Cli, Command};
+use crate::cli::{BenchCommand, Cli, Command, ConvertCommand, ModelCommand, TokenizerCommand};
 
 /// Runs a parsed command line, writing results to `out`.
 pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
@@ -20,5 +24,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::Inspect(a) => inspect::run(a, out),
         Command::Splits(a) => splits::run(a, out),
         Command::Bench(BenchCommand::Loader(a)) => bench::loader(a, out),
+        Command::Train(a) => train::run(a, out),
+        Command::Tokenizer(TokenizerCommand::Train(a)) => tokenizer::train(a, out),
+        Command::Model(ModelCommand::Forward(a)) => forward::run(a, out),
+        Command::Convert(ConvertCommand::PmcClip(a)) => convert::pmc_clip(a, out),
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Tensor, nn};
 use unimlip_shards::Store;
 
+use crate::Error;
 use crate::optim::AdamW;
 
 /// What a checkpoint holds besides tensors.
@@ -22,31 +23,12 @@ pub struct State {
     pub extra: serde_json::Value,
 }
 
-/// Checkpoint errors: one line naming the checkpoint and the cause.
-#[derive(Debug, thiserror::Error)]
-pub enum CheckpointError {
-    /// Storage failed.
-    #[error(transparent)]
-    Store(#[from] unimlip_shards::Error),
-    /// libtorch could not read or write the tensors.
-    #[error("{path}: {cause}")]
-    Tensors {
-        /// The file.
-        path: String,
-        /// The cause.
-        cause: String,
-    },
-    /// The files do not fit the model.
-    #[error("{0}")]
-    Mismatch(String),
-}
-
 fn step_dir(step: i64) -> String {
     format!("step-{step:08}")
 }
 
-fn tensors_err(path: &Path, e: impl std::fmt::Display) -> CheckpointError {
-    CheckpointError::Tensors {
+fn tensors_err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Tensors {
         path: path.display().to_string(),
         cause: e.to_string(),
     }
@@ -59,7 +41,7 @@ pub fn save(
     opt: &AdamW,
     state: &State,
     keep: usize,
-) -> Result<(), CheckpointError> {
+) -> Result<(), Error> {
     let store = Store::open(url)?;
     let tmp = tempfile::tempdir().map_err(|e| tensors_err(Path::new("<tempdir>"), e))?;
     let dir = step_dir(state.step);
@@ -98,19 +80,19 @@ pub fn load_latest(
     url: &str,
     vs: &mut nn::VarStore,
     opt: &mut AdamW,
-) -> Result<Option<State>, CheckpointError> {
+) -> Result<Option<State>, Error> {
     let store = Store::open_existing(url)?;
     let Some(latest) = store.get_opt("latest.json")? else {
         return Ok(None);
     };
     let dir: serde_json::Value = serde_json::from_slice(&latest)
-        .map_err(|e| CheckpointError::Mismatch(format!("{url}/latest.json: {e}")))?;
+        .map_err(|e| Error::Mismatch(format!("{url}/latest.json: {e}")))?;
     let dir = dir["dir"]
         .as_str()
-        .ok_or_else(|| CheckpointError::Mismatch(format!("{url}/latest.json names no checkpoint")))?
+        .ok_or_else(|| Error::Mismatch(format!("{url}/latest.json names no checkpoint")))?
         .to_string();
     let tmp = tempfile::tempdir().map_err(|e| tensors_err(Path::new("<tempdir>"), e))?;
-    let fetch = |name: &str| -> Result<std::path::PathBuf, CheckpointError> {
+    let fetch = |name: &str| -> Result<std::path::PathBuf, Error> {
         let p = tmp.path().join(name);
         let bytes = store.get(&format!("{dir}/{name}"))?;
         std::fs::write(&p, &bytes).map_err(|e| tensors_err(&p, e))?;
@@ -121,9 +103,9 @@ pub fn load_latest(
     let optim = fetch("optimizer.safetensors")?;
     let named = Tensor::read_safetensors(&optim).map_err(|e| tensors_err(&optim, e))?;
     let state: State = serde_json::from_slice(&store.get(&format!("{dir}/state.json"))?)
-        .map_err(|e| CheckpointError::Mismatch(format!("{url}/{dir}/state.json: {e}")))?;
+        .map_err(|e| Error::Mismatch(format!("{url}/{dir}/state.json: {e}")))?;
     opt.load_state(&named, state.step)
-        .map_err(|e| CheckpointError::Mismatch(format!("{url}/{dir}: {e}")))?;
+        .map_err(|e| Error::Mismatch(format!("{url}/{dir}: {e}")))?;
     Ok(Some(state))
 }
 

@@ -2,28 +2,12 @@
 
 use tch::{Device, Kind, Tensor};
 
+use crate::Error;
+
 /// OpenAI CLIP channel means (model.md §6; not ImageNet's).
 pub const CLIP_MEAN: [f64; 3] = [0.48145466, 0.4578275, 0.40821073];
 /// OpenAI CLIP channel standard deviations.
 pub const CLIP_STD: [f64; 3] = [0.26862954, 0.26130258, 0.27577711];
-
-/// What can go wrong turning loader output into tensors.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The byte count does not match the shape.
-    #[error("{bytes} bytes cannot hold {n} images of {side} × {side} × 3")]
-    Shape {
-        /// Bytes given.
-        bytes: usize,
-        /// Images.
-        n: usize,
-        /// Side in pixels.
-        side: usize,
-    },
-    /// libtorch failed.
-    #[error("libtorch: {0}")]
-    Torch(#[from] tch::TchError),
-}
 
 /// The first CUDA device when there is one, else the CPU.
 pub fn device() -> Device {

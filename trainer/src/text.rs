@@ -91,6 +91,11 @@ impl TextTokenizer {
         })
     }
 
+    /// Entries in the vocabulary (special tokens included).
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
     /// Word-piece ids of a text, without special tokens.
     pub fn pieces(&self, text: &str) -> Vec<i64> {
         self.inner

@@ -1,0 +1,43 @@
+//! `unimlip model forward`: the forward harness on safetensors in and out.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, ensure};
+use tch::{Device, Tensor, nn};
+use unimlip_trainer::forward::forward;
+use unimlip_trainer::model::{ModelConfig, UniMlip};
+
+use crate::cli::ForwardArgs;
+
+pub fn run(a: ForwardArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let config = ModelConfig::load(&a.config).map_err(anyhow::Error::msg)?;
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let model = UniMlip::new(&vs, &config);
+    let missing = vs
+        .load_partial(&a.weights)
+        .with_context(|| format!("{}: cannot load weights", a.weights.display()))?;
+    ensure!(
+        missing.is_empty(),
+        "{}: {} parameters of `{}` are missing, e.g. {}",
+        a.weights.display(),
+        missing.len(),
+        a.config,
+        missing[0]
+    );
+    let inputs: HashMap<String, Tensor> = Tensor::read_safetensors(&a.inputs)
+        .with_context(|| format!("{}: cannot read inputs", a.inputs.display()))?
+        .into_iter()
+        .collect();
+    let outputs = forward(&model, &inputs).with_context(|| a.inputs.display().to_string())?;
+    let outputs: Vec<(String, Tensor)> = outputs
+        .into_iter()
+        .map(|(n, t)| (n, t.contiguous()))
+        .collect();
+    Tensor::write_safetensors(&outputs, &a.out)
+        .with_context(|| format!("{}: cannot write", a.out.display()))?;
+    let names: Vec<&str> = outputs.iter().map(|(n, _)| n.as_str()).collect();
+    writeln!(out, "{}: {}", a.out.display(), names.join(", "))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,84 @@
+//! `unimlip train`: one run from a TOML config, resumable.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::bail;
+use serde_json::json;
+use unimlip_loader::SourceSpec;
+use unimlip_trainer::train::{RunOptions, TrainConfig, train};
+
+use crate::cli::TrainArgs;
+
+pub fn run(a: TrainArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let mut cfg = TrainConfig::load(&a.config).map_err(anyhow::Error::msg)?;
+    if !a.data.is_empty() {
+        cfg.data.sources = sources(&a.data, &cfg.data.sources)?;
+    }
+    if let Some(o) = a.out {
+        cfg.out = o;
+    }
+    let opts = RunOptions {
+        resume: a.resume,
+        stop_after: a.stop_after,
+        progress: !a.json,
+    };
+    let s = train(&cfg, &opts)?;
+    let last = s.last.clone().unwrap_or(serde_json::Value::Null);
+    let summary = json!({
+        "out": unimlip_shards::redact_url(&cfg.out),
+        "step": s.step,
+        "total_steps": s.total_steps,
+        "samples": s.samples,
+        "seconds": s.seconds,
+        "samples_per_s": if s.seconds > 0.0 { s.samples as f64 / s.seconds } else { 0.0 },
+        "last": last,
+        "eval": s.eval,
+    });
+    if a.json {
+        writeln!(out, "{summary}")?;
+    } else {
+        writeln!(
+            out,
+            "step {}/{}  loss {:.4}  {:.1} samples/s  → {}",
+            s.step,
+            s.total_steps,
+            last["loss"].as_f64().unwrap_or(f64::NAN),
+            summary["samples_per_s"].as_f64().unwrap_or(0.0),
+            summary["out"].as_str().unwrap_or("")
+        )?;
+        if let Some(r) = s.eval {
+            writeln!(
+                out,
+                "held-out retrieval ({} pairs): image→text R@1 {:.3}, text→image R@1 {:.3} (chance {:.3})",
+                r.pairs, r.i2t_r1, r.t2i_r1, r.chance
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--data URL[@WEIGHT]…` in place of the config's sources, keeping the first source's split
+/// selection.
+fn sources(data: &[String], old: &[SourceSpec]) -> anyhow::Result<Vec<SourceSpec>> {
+    let template = old.first().cloned().unwrap_or_else(|| SourceSpec::new(""));
+    data.iter()
+        .map(|d| {
+            let (url, weight) = match d.rsplit_once('@') {
+                Some((u, w)) if !u.is_empty() && w.parse::<f64>().is_ok() => {
+                    (u, w.parse::<f64>().expect("checked"))
+                }
+                _ => (d.as_str(), 1.0),
+            };
+            if !(weight.is_finite() && weight > 0.0) {
+                bail!("--data {d}: the weight must be a positive number");
+            }
+            Ok(SourceSpec {
+                url: url.to_string(),
+                name: None,
+                weight,
+                ..template.clone()
+            })
+        })
+        .collect()
+}

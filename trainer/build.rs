@@ -1,0 +1,29 @@
+//! Compiles the small C++ shim (autocast's CUDA dtype), passes libtorch's folder on to the crates
+//! that depend on this one, and links this crate's tests with an rpath to libtorch and with
+//! libtorch_cuda kept even though no symbol of it is referenced (otherwise `--as-needed` drops it
+//! and CUDA is never available).
+
+use std::path::PathBuf;
+
+fn main() {
+    println!("cargo:rerun-if-changed=csrc/autocast.cpp");
+    let lib = PathBuf::from(
+        std::env::var("DEP_TCH_LIBTORCH_LIB")
+            .expect("torch-sys names libtorch's lib folder (LIBTORCH_USE_PYTORCH=1 or LIBTORCH)"),
+    );
+    let include = lib.parent().expect("libtorch root").join("include");
+    cc::Build::new()
+        .cpp(true)
+        .pic(true)
+        .warnings(false)
+        .std("c++17")
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .file("csrc/autocast.cpp")
+        .compile("unimlip_torch_shim");
+    println!("cargo:libtorch_lib={}", lib.display());
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+    if lib.join("libtorch_cuda.so").exists() {
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+    }
+}

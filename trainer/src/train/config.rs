@@ -1,0 +1,321 @@
+//! `unimlip train --config FILE`: one TOML file for a run (unknown fields are errors).
+//!
+//! ```toml
+//! model = "tiny"                      # a preset or a model TOML (relative to this file)
+//! tokenizer = "vocab.txt"             # vocab.txt or tokenizer.json (relative to this file)
+//! out = "s3://bucket/runs/tiny"       # checkpoints/ and metrics.jsonl go here
+//! seed = 0
+//!
+//! [data]
+//! sources = [{ url = "s3://bucket/roco", splits = ["train"] }]
+//! batch_size = 32
+//!
+//! [optim]
+//! lr = 1e-4
+//! epochs = 100
+//!
+//! [losses]
+//! simclr_start_epoch = 0
+//! ```
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use unimlip_loader::{CacheConfig, SourceSpec};
+
+use crate::losses::Weights;
+use crate::optim::AdamWConfig;
+use crate::step::Switches;
+
+/// A training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Model preset (`tiny`, `rn50-pubmedbert`) or model TOML path.
+    pub model: String,
+    /// Vocabulary (`vocab.txt`) or `tokenizer.json`.
+    pub tokenizer: String,
+    /// Run folder or URL: `checkpoints/` and `metrics.jsonl`.
+    pub out: String,
+    /// Seed of the initialisation, the data order, the augmentations and every draw of the loop.
+    #[serde(default)]
+    pub seed: u64,
+    /// Optional start weights (safetensors with PMC-CLIP names, e.g. a converted checkpoint).
+    #[serde(default)]
+    pub init: Option<String>,
+    /// Input.
+    pub data: DataConfig,
+    /// Optimiser and schedule.
+    #[serde(default)]
+    pub optim: OptimConfig,
+    /// Losses.
+    #[serde(default)]
+    pub losses: LossConfig,
+    /// Checkpoints.
+    #[serde(default)]
+    pub checkpoint: CheckpointConfig,
+    /// Held-out retrieval measured during the run.
+    #[serde(default)]
+    pub eval: Option<EvalConfig>,
+}
+
+/// Where the batches come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Datasets, mixed by weight.
+    pub sources: Vec<SourceSpec>,
+    /// Samples per micro-batch.
+    pub batch_size: usize,
+    /// Augmentation threads (all cores when absent).
+    #[serde(default)]
+    pub threads: Option<usize>,
+    /// Local shard cache.
+    #[serde(default)]
+    pub cache: Option<CacheConfig>,
+}
+
+/// AdamW and the cosine schedule (model.md §7; PMC README values).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimConfig {
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Warmup steps.
+    pub warmup: i64,
+    /// Decoupled weight decay on ≥ 2-D tensors.
+    pub weight_decay: f64,
+    /// β₁, β₂.
+    pub betas: (f64, f64),
+    /// ε.
+    pub eps: f64,
+    /// Epochs (the schedule's length unless `max_steps` is set).
+    pub epochs: u64,
+    /// Stop after this many optimiser steps (and make it the schedule's length).
+    pub max_steps: Option<i64>,
+    /// Micro-batches per optimiser step.
+    pub accumulate: u32,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        OptimConfig {
+            lr: 1e-4,
+            warmup: 500,
+            weight_decay: 0.1,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            epochs: 1,
+            max_steps: None,
+            accumulate: 1,
+        }
+    }
+}
+
+impl OptimConfig {
+    /// The AdamW part.
+    pub fn adamw(&self) -> AdamWConfig {
+        AdamWConfig {
+            betas: self.betas,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+        }
+    }
+}
+
+/// Which losses, with which weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LossConfig {
+    /// Plain ITC.
+    pub itc: bool,
+    /// ITC with DropBlock on the image features.
+    pub itc_img: bool,
+    /// ITC with dropout on the text features.
+    pub itc_txt: bool,
+    /// SimCLR on the strong views.
+    pub i2i: bool,
+    /// MLM.
+    pub mlm: bool,
+    /// The first epoch with SimCLR on (BatchNorm statistics frozen from then on).
+    pub simclr_start_epoch: u64,
+    /// Share of caption words masked.
+    pub mlm_ratio: f64,
+    /// λ_cm (each ITC term).
+    pub weight_cm: f64,
+    /// λ_um (SimCLR).
+    pub weight_um: f64,
+    /// λ_fm (MLM).
+    pub weight_fm: f64,
+}
+
+impl Default for LossConfig {
+    fn default() -> Self {
+        let w = Weights::default();
+        LossConfig {
+            itc: true,
+            itc_img: true,
+            itc_txt: true,
+            i2i: true,
+            mlm: true,
+            simclr_start_epoch: 0,
+            mlm_ratio: 0.15,
+            weight_cm: w.cm,
+            weight_um: w.um,
+            weight_fm: w.fm,
+        }
+    }
+}
+
+impl LossConfig {
+    /// The switches in force during `epoch`.
+    pub fn switches(&self, epoch: u64) -> Switches {
+        Switches {
+            itc: self.itc,
+            itc_img: self.itc_img,
+            itc_txt: self.itc_txt,
+            i2i: self.i2i && epoch >= self.simclr_start_epoch,
+            mlm: self.mlm,
+        }
+    }
+
+    /// The weights.
+    pub fn weights(&self) -> Weights {
+        Weights {
+            cm: self.weight_cm,
+            um: self.weight_um,
+            fm: self.weight_fm,
+        }
+    }
+}
+
+/// How often checkpoints are written and how many are kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointConfig {
+    /// Every this many optimiser steps (and always at the end).
+    pub every: i64,
+    /// Checkpoints kept.
+    pub keep: usize,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        CheckpointConfig {
+            every: 500,
+            keep: 3,
+        }
+    }
+}
+
+/// Held-out image↔text retrieval during the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalConfig {
+    /// The held-out pairs.
+    pub sources: Vec<SourceSpec>,
+    /// Pairs scored (the first ones of the canonical order; all when absent).
+    #[serde(default)]
+    pub max_pairs: Option<usize>,
+    /// Every this many steps (and always at the end).
+    #[serde(default)]
+    pub every: Option<i64>,
+}
+
+impl TrainConfig {
+    /// Reads a config file; relative `model`, `tokenizer` and `init` paths are taken from the
+    /// file's folder.
+    pub fn load(path: &Path) -> Result<TrainConfig, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        let mut c: TrainConfig =
+            toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let rel = |p: &str| -> String {
+            if Path::new(p).is_relative() && !p.contains("://") {
+                base.join(p).display().to_string()
+            } else {
+                p.to_string()
+            }
+        };
+        if crate::model::ModelConfig::preset(&c.model).is_none() {
+            c.model = rel(&c.model);
+        }
+        c.tokenizer = rel(&c.tokenizer);
+        c.init = c.init.as_deref().map(rel);
+        c.check().map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(c)
+    }
+
+    /// Rejects values no run can use.
+    pub fn check(&self) -> Result<(), String> {
+        if self.data.sources.is_empty() {
+            return Err("data.sources is empty".into());
+        }
+        if self.data.batch_size < 2 {
+            return Err("data.batch_size must be at least 2 (contrastive losses)".into());
+        }
+        if self.optim.accumulate == 0 {
+            return Err("optim.accumulate must be at least 1".into());
+        }
+        if !self.optim.lr.is_finite() || self.optim.lr <= 0.0 {
+            return Err(format!("optim.lr must be positive, not {}", self.optim.lr));
+        }
+        if self.checkpoint.every < 1 || self.checkpoint.keep < 1 {
+            return Err("checkpoint.every and checkpoint.keep must be at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.losses.mlm_ratio) {
+            return Err("losses.mlm_ratio must lie in [0, 1]".into());
+        }
+        let l = &self.losses;
+        if !(l.itc || l.itc_img || l.itc_txt || l.i2i || l.mlm) {
+            return Err("every loss is switched off".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configs_parse_resolve_paths_and_reject_unknown_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("run.toml");
+        std::fs::write(
+            &p,
+            "model = \"tiny\"\ntokenizer = \"vocab.txt\"\nout = \"s3://b/run\"\n\
+             [data]\nsources = [{ url = \"roco\" }]\nbatch_size = 8\n\
+             [losses]\ni2i = false\n",
+        )
+        .unwrap();
+        let c = TrainConfig::load(&p).unwrap();
+        assert_eq!(c.model, "tiny");
+        assert_eq!(
+            c.tokenizer,
+            dir.path().join("vocab.txt").display().to_string()
+        );
+        assert_eq!(c.out, "s3://b/run");
+        assert_eq!(c.optim.warmup, 500);
+        assert!(!c.losses.switches(0).i2i && c.losses.switches(0).mlm);
+
+        std::fs::write(
+            &p,
+            "model = \"tiny\"\ntokenizer = \"v\"\nout = \"o\"\nbogus = 1\n",
+        )
+        .unwrap();
+        let e = TrainConfig::load(&p).unwrap_err();
+        assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn simclr_switches_on_at_its_epoch() {
+        let l = LossConfig {
+            simclr_start_epoch: 2,
+            ..LossConfig::default()
+        };
+        assert!(!l.switches(1).i2i);
+        assert!(l.switches(2).i2i);
+    }
+}

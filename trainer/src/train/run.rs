@@ -1,0 +1,402 @@
+//! The training loop: loader → device → five losses → AdamW → clamp → metrics → checkpoints.
+//!
+//! Every random draw of a step comes from a generator seeded by (run seed, step, micro-batch):
+//! libtorch's (dropout, DropBlock) is re-seeded before each micro-batch, MLM masking and the
+//! augmentations are seeded per sample by the loader's position. A checkpoint therefore needs
+//! only the step and the reader's cursor besides the tensors, and a resumed CPU run reaches the
+//! same weights bit for bit.
+
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+use tch::{Device, nn};
+use unimlip_loader::{Cursor, Loader, LoaderConfig, Tail};
+use unimlip_shards::Store;
+use unimlip_shards::plan::epoch_end;
+
+use super::batch::{self, DeviceBatch};
+use super::config::TrainConfig;
+use super::eval::{self, Retrieval};
+use super::metrics::Metrics;
+use crate::checkpoint::{self, State};
+use crate::model::{ModelConfig, UniMlip};
+use crate::optim::{AdamW, cosine_lr};
+use crate::step::{Losses, StepInput, losses};
+use crate::text::TextTokenizer;
+use crate::{Error, Result, amp};
+
+/// How a run is driven (besides its config).
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Continue from the newest checkpoint in the run folder (a fresh start when there is none).
+    pub resume: bool,
+    /// Stop (with a checkpoint) after this step, as a pre-empted job would; the schedule is
+    /// unchanged.
+    pub stop_after: Option<i64>,
+    /// Draw a progress bar on standard error (when it is a terminal).
+    pub progress: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// Optimiser steps reached.
+    pub step: i64,
+    /// The schedule's length.
+    pub total_steps: i64,
+    /// Samples trained on in this process.
+    pub samples: u64,
+    /// Seconds spent in this process's steps.
+    pub seconds: f64,
+    /// The last metrics line.
+    pub last: Option<serde_json::Value>,
+    /// The last held-out retrieval, when configured.
+    pub eval: Option<Retrieval>,
+}
+
+/// Everything a run holds.
+struct Run<'a> {
+    cfg: &'a TrainConfig,
+    device: Device,
+    vs: nn::VarStore,
+    model: UniMlip,
+    opt: AdamW,
+    tok: TextTokenizer,
+    loader: Loader,
+    eval: Option<Loader>,
+    per_epoch: i64,
+    total: i64,
+}
+
+/// Trains as `cfg` says.
+pub fn train(cfg: &TrainConfig, opts: &RunOptions) -> Result<RunSummary> {
+    cfg.check().map_err(Error::Config)?;
+    let mut run = Run::open(cfg)?;
+    let store = Store::open(&cfg.out)?;
+    let ckpt = checkpoints_url(&cfg.out);
+    let (mut step, mut cursor) = (0i64, run.loader.start(0));
+    if opts.resume {
+        if let Some(st) = checkpoint::load_latest(&ckpt, &mut run.vs, &mut run.opt)? {
+            step = st.step;
+            cursor = serde_json::from_value(st.extra["cursor"].clone())
+                .map_err(|e| Error::Mismatch(format!("{ckpt}: no reader cursor: {e}")))?;
+        }
+    } else if store.any_under("checkpoints/")? {
+        return Err(Error::Config(format!(
+            "{} already holds checkpoints: pass --resume to continue, or choose another --out",
+            unimlip_shards::redact_url(&cfg.out)
+        )));
+    }
+    let mut metrics = Metrics::open(&store, step)?;
+    let bar = progress_bar(opts.progress, step, run.total);
+    let mut summary = RunSummary {
+        step,
+        total_steps: run.total,
+        samples: 0,
+        seconds: 0.0,
+        last: None,
+        eval: None,
+    };
+    while step < run.total {
+        let epoch = cursor.epoch;
+        let accumulate = cfg.optim.accumulate as u64;
+        let mut stream = run.loader.stream(&cursor, 0, 1)?;
+        while stream.remaining() >= accumulate && step < run.total {
+            let out = run.step(&mut stream, step, epoch)?;
+            step += 1;
+            cursor = out.cursor;
+            summary.samples += out.samples as u64;
+            summary.seconds += out.seconds;
+            let mut line = out.line;
+            line["step"] = json!(step);
+            if run.eval_due(step) {
+                let r = run.evaluate()?;
+                line["eval"] = serde_json::to_value(r).expect("scores serialise");
+                summary.eval = Some(r);
+            }
+            metrics.write(&line)?;
+            bar.set_position(step as u64);
+            bar.set_message(format!(
+                "loss {:.4}  {:.1} samples/s",
+                line["loss"].as_f64().unwrap_or(f64::NAN),
+                line["samples_per_s"].as_f64().unwrap_or(0.0)
+            ));
+            summary.last = Some(line);
+            summary.step = step;
+            let stop = opts.stop_after == Some(step);
+            if step % cfg.checkpoint.every == 0 || step == run.total || stop {
+                run.save(&ckpt, step, &cursor)?;
+                metrics.sync()?;
+            }
+            if stop {
+                bar.finish_and_clear();
+                return Ok(summary);
+            }
+        }
+        if step < run.total {
+            cursor = run.loader.start(epoch + 1);
+        }
+    }
+    bar.finish_and_clear();
+    Ok(summary)
+}
+
+/// `<out>/checkpoints`.
+pub fn checkpoints_url(out: &str) -> String {
+    format!("{}/checkpoints", out.trim_end_matches('/'))
+}
+
+struct StepOut {
+    line: serde_json::Value,
+    cursor: Cursor,
+    samples: usize,
+    seconds: f64,
+}
+
+impl<'a> Run<'a> {
+    fn open(cfg: &'a TrainConfig) -> Result<Run<'a>> {
+        let mc = ModelConfig::load(&cfg.model).map_err(Error::Config)?;
+        let tok = TextTokenizer::from_file(&cfg.tokenizer, mc.context_length as usize)
+            .map_err(Error::Config)?;
+        if tok.vocab_size() > mc.text.vocab_size as usize {
+            return Err(Error::Config(format!(
+                "{}: {} tokens, more than the model's vocabulary of {}",
+                cfg.tokenizer,
+                tok.vocab_size(),
+                mc.text.vocab_size
+            )));
+        }
+        let device = crate::device();
+        tch::manual_seed(cfg.seed as i64);
+        let mut vs = nn::VarStore::new(device);
+        let model = UniMlip::new(&vs, &mc);
+        if let Some(init) = &cfg.init {
+            load_init(&mut vs, init)?;
+        }
+        let opt = AdamW::new(&vs, cfg.optim.adamw());
+        let side = mc.vision.image_size as u32;
+        let d = &cfg.data;
+        let mut lc = LoaderConfig::new(
+            d.sources.clone(),
+            batch::pipeline(side, cfg.losses.i2i),
+            d.batch_size,
+        );
+        lc.seed = cfg.seed;
+        lc.threads = d.threads.unwrap_or(lc.threads).max(1);
+        lc.cache = d.cache.clone();
+        let threads = lc.threads;
+        let loader = Loader::open(lc)?;
+        let bs = d.batch_size as u64;
+        let batches = epoch_end(loader.order(0).len(), 1, bs as u32, Tail::Drop) / bs;
+        let per_epoch = (batches / cfg.optim.accumulate as u64) as i64;
+        if per_epoch == 0 {
+            return Err(Error::Config(format!(
+                "the data holds {} samples, fewer than one step's batch_size × accumulate = {}",
+                loader.order(0).len(),
+                bs * cfg.optim.accumulate as u64
+            )));
+        }
+        let total = cfg
+            .optim
+            .max_steps
+            .unwrap_or(per_epoch * cfg.optim.epochs as i64);
+        let eval = match &cfg.eval {
+            Some(e) => Some(eval::open(&e.sources, side, threads)?),
+            None => None,
+        };
+        Ok(Run {
+            cfg,
+            device,
+            vs,
+            model,
+            opt,
+            tok,
+            loader,
+            eval,
+            per_epoch,
+            total,
+        })
+    }
+
+    /// One optimiser step over `accumulate` micro-batches.
+    fn step(
+        &mut self,
+        stream: &mut unimlip_loader::Stream,
+        step: i64,
+        epoch: u64,
+    ) -> Result<StepOut> {
+        let cfg = self.cfg;
+        let t0 = Instant::now();
+        let mut wait = Duration::ZERO;
+        let lr = cosine_lr(cfg.optim.lr, step, cfg.optim.warmup, self.total);
+        let on = cfg.losses.switches(epoch);
+        let micro = cfg.optim.accumulate;
+        let mut sums = LossSums::default();
+        let (mut cursor, mut samples) = (stream.cursor().clone(), 0);
+        self.opt.zero_grad();
+        for m in 0..micro {
+            let tw = Instant::now();
+            let batch = stream
+                .next()
+                .ok_or_else(|| Error::Config("the reader ended inside a step".into()))??;
+            wait += tw.elapsed();
+            let x = batch::to_device(
+                &batch,
+                &self.tok,
+                cfg.losses.mlm_ratio,
+                cfg.seed,
+                self.device,
+            )?;
+            tch::manual_seed(step_seed(cfg.seed, step, m));
+            let l = amp::autocast(self.device, || {
+                losses(&self.model, &step_input(&x), on, cfg.losses.weights(), true)
+            });
+            (&l.total / micro as f64).backward();
+            sums.add(&l, micro);
+            cursor = batch.cursor.clone();
+            samples += x.len;
+        }
+        self.opt.step(lr);
+        let mut scale = self.model.logit_scale.shallow_clone();
+        tch::no_grad(|| {
+            let _ = scale.clamp_(0.0, 100f64.ln());
+        });
+        let seconds = t0.elapsed().as_secs_f64();
+        let mut line = sums.json();
+        line["epoch"] = json!(epoch);
+        line["lr"] = json!(lr);
+        line["logit_scale"] = json!(scale.double_value(&[]).exp());
+        line["samples_per_s"] = json!(samples as f64 / seconds);
+        line["data_wait"] = json!(wait.as_secs_f64() / seconds);
+        line["simclr"] = json!(on.i2i);
+        Ok(StepOut {
+            line,
+            cursor,
+            samples,
+            seconds,
+        })
+    }
+
+    fn eval_due(&self, step: i64) -> bool {
+        let Some(e) = &self.cfg.eval else {
+            return false;
+        };
+        let every = e.every.unwrap_or(self.per_epoch).max(1);
+        step % every == 0 || step == self.total
+    }
+
+    fn evaluate(&self) -> Result<Retrieval> {
+        let (Some(loader), Some(e)) = (&self.eval, &self.cfg.eval) else {
+            unreachable!("eval_due checks the config");
+        };
+        eval::retrieval(&self.model, &self.tok, loader, e.max_pairs, self.device)
+    }
+
+    fn save(&self, url: &str, step: i64, cursor: &Cursor) -> Result<()> {
+        let state = State {
+            step,
+            extra: json!({
+                "cursor": cursor,
+                "seed": self.cfg.seed,
+                "total_steps": self.total,
+                "rng": "libtorch re-seeded per micro-batch from (seed, step, micro); \
+                        augmentation and masking seeded per sample from (seed, epoch, id, position)",
+            }),
+        };
+        checkpoint::save(url, &self.vs, &self.opt, &state, self.cfg.checkpoint.keep)
+    }
+}
+
+fn step_input(x: &DeviceBatch) -> StepInput<'_> {
+    StepInput {
+        weak: &x.weak,
+        strong: x.strong.as_ref().map(|(a, b)| (a, b)),
+        input_ids: &x.input_ids,
+        mlm_labels: &x.mlm_labels,
+        dropblock_noise: None,
+        text_keep: None,
+    }
+}
+
+/// The libtorch seed of micro-batch `micro` of `step`.
+fn step_seed(seed: u64, step: i64, micro: u32) -> i64 {
+    let mut z = seed ^ (step as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ ((micro as u64) << 48);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    ((z ^ (z >> 31)) >> 1) as i64
+}
+
+/// Loss values averaged over a step's micro-batches.
+#[derive(Default)]
+struct LossSums {
+    values: [Option<f64>; 5],
+    total: f64,
+}
+
+impl LossSums {
+    fn add(&mut self, l: &Losses, micro: u32) {
+        let parts = [&l.itc, &l.itc_img, &l.itc_txt, &l.i2i, &l.mlm];
+        for (slot, t) in self.values.iter_mut().zip(parts) {
+            if let Some(t) = t {
+                *slot = Some(slot.unwrap_or(0.0) + t.double_value(&[]) / micro as f64);
+            }
+        }
+        self.total += l.total.double_value(&[]) / micro as f64;
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let mut v = json!({ "step": 0, "loss": self.total });
+        let names = [
+            "loss_itc",
+            "loss_itc_img",
+            "loss_itc_txt",
+            "loss_i2i",
+            "loss_mlm",
+        ];
+        for (name, value) in names.iter().zip(&self.values) {
+            if let Some(x) = value {
+                v[*name] = json!(x);
+            }
+        }
+        v
+    }
+}
+
+fn progress_bar(on: bool, step: i64, total: i64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(total as u64),
+        if on {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] step {pos}/{len} {msg}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    bar.set_position(step as u64);
+    bar
+}
+
+/// Loads start weights; only the SimCLR head (new in Uni-Mlip) may be missing from them.
+fn load_init(vs: &mut nn::VarStore, path: &str) -> Result<()> {
+    let missing = vs.load_partial(path).map_err(|e| Error::Tensors {
+        path: path.to_string(),
+        cause: e.to_string(),
+    })?;
+    let bad: Vec<&String> = missing
+        .iter()
+        .filter(|n| !n.starts_with("image_mlp."))
+        .collect();
+    if !bad.is_empty() {
+        return Err(Error::Mismatch(format!(
+            "{path}: {} parameters of the model are missing, e.g. {}",
+            bad.len(),
+            bad[0]
+        )));
+    }
+    Ok(())
+}
