@@ -32,7 +32,8 @@ def main(argv):
     try:
         ckpt = torch.load(argv[1], map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - one line for any unreadable file
-        sys.exit(f"{argv[1]}: not a readable torch checkpoint: {e}")
+        first = (str(e).strip().splitlines() or ["unreadable"])[0]
+        sys.exit(f"not a readable torch checkpoint: {first}")
     tensors = convert(ckpt)
     st_io.save(tensors, argv[2])
     print(f"{len(tensors)} tensors")

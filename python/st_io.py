@@ -25,9 +25,7 @@ def save(tensors, path):
         t = tensors[name].detach().cpu().contiguous()
         if t.dtype not in _DTYPES:
             raise ValueError(f"{name}: dtype {t.dtype} is not supported")
-        data = t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
-        if t.dim() == 0 and t.numel():
-            data = t.reshape(1).view(torch.uint8).numpy().tobytes()
+        data = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
         header[name] = {
             "dtype": _DTYPES[t.dtype],
             "shape": list(t.shape),

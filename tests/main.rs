@@ -21,5 +21,8 @@ mod resume;
 mod s3;
 /// Reproducible evaluation splits: recipes, determinism, patient disjointness.
 mod splits;
+/// Uni-Mlip training, resumption, the forward harness against the PyTorch reference, and
+/// checkpoint conversion.
+mod train;
 /// `inspect --verify` catches a shard altered by one byte.
 mod verify;

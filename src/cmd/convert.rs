@@ -7,6 +7,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, bail};
 use tch::{Device, nn};
 use unimlip_trainer::model::{ModelConfig, UniMlip};
+use unimlip_trainer::torch_message;
 
 use crate::cli::ConvertArgs;
 
@@ -48,14 +49,21 @@ pub fn pmc_clip(a: ConvertArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode>
     }
     let mut vs = nn::VarStore::new(Device::Cpu);
     let _model = UniMlip::new(&vs, &config);
-    let missing = vs
-        .load_partial(&a.output)
-        .with_context(|| format!("{}: does not load", a.output.display()))?;
+    let missing = vs.load_partial(&a.output).map_err(|e| {
+        let _ = std::fs::remove_file(&a.output);
+        anyhow::anyhow!(
+            "{}: does not load into `{}`: {}",
+            a.output.display(),
+            a.config,
+            torch_message(&e)
+        )
+    })?;
     let absent: Vec<&String> = missing
         .iter()
         .filter(|n| !n.starts_with("image_mlp."))
         .collect();
     if let Some(first) = absent.first() {
+        let _ = std::fs::remove_file(&a.output);
         bail!(
             "{}: {} parameters of `{}` are missing (e.g. {first}); not a PMC-CLIP checkpoint of this model",
             a.input.display(),

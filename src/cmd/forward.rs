@@ -8,6 +8,7 @@ use anyhow::{Context, ensure};
 use tch::{Device, Tensor, nn};
 use unimlip_trainer::forward::forward;
 use unimlip_trainer::model::{ModelConfig, UniMlip};
+use unimlip_trainer::torch_message;
 
 use crate::cli::ForwardArgs;
 
@@ -15,9 +16,13 @@ pub fn run(a: ForwardArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let config = ModelConfig::load(&a.config).map_err(anyhow::Error::msg)?;
     let mut vs = nn::VarStore::new(Device::Cpu);
     let model = UniMlip::new(&vs, &config);
-    let missing = vs
-        .load_partial(&a.weights)
-        .with_context(|| format!("{}: cannot load weights", a.weights.display()))?;
+    let missing = vs.load_partial(&a.weights).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: cannot load weights: {}",
+            a.weights.display(),
+            torch_message(&e)
+        )
+    })?;
     ensure!(
         missing.is_empty(),
         "{}: {} parameters of `{}` are missing, e.g. {}",
@@ -27,7 +32,13 @@ pub fn run(a: ForwardArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         missing[0]
     );
     let inputs: HashMap<String, Tensor> = Tensor::read_safetensors(&a.inputs)
-        .with_context(|| format!("{}: cannot read inputs", a.inputs.display()))?
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{}: cannot read inputs: {}",
+                a.inputs.display(),
+                torch_message(&e)
+            )
+        })?
         .into_iter()
         .collect();
     let outputs = forward(&model, &inputs).with_context(|| a.inputs.display().to_string())?;
@@ -36,7 +47,7 @@ pub fn run(a: ForwardArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         .map(|(n, t)| (n, t.contiguous()))
         .collect();
     Tensor::write_safetensors(&outputs, &a.out)
-        .with_context(|| format!("{}: cannot write", a.out.display()))?;
+        .map_err(|e| anyhow::anyhow!("{}: cannot write: {}", a.out.display(), torch_message(&e)))?;
     let names: Vec<&str> = outputs.iter().map(|(n, _)| n.as_str()).collect();
     writeln!(out, "{}: {}", a.out.display(), names.join(", "))?;
     Ok(ExitCode::SUCCESS)

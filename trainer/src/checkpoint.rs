@@ -30,7 +30,7 @@ fn step_dir(step: i64) -> String {
 fn tensors_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Tensors {
         path: path.display().to_string(),
-        cause: e.to_string(),
+        cause: crate::torch_message(&e),
     }
 }
 

@@ -56,5 +56,11 @@ impl Error {
     }
 }
 
+/// The first line of a libtorch message (its C++ backtrace follows on the next lines).
+pub fn torch_message(e: &impl std::fmt::Display) -> String {
+    let s = e.to_string();
+    s.lines().next().unwrap_or("").trim().to_string()
+}
+
 /// The trainer's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -19,7 +19,7 @@ pub mod text;
 pub mod train;
 pub mod vocab;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, torch_message};
 pub use input::{CLIP_MEAN, CLIP_STD, device, images_to_device};
 
 /// libtorch's random generator is global to the process: tests that draw from it (model

@@ -128,7 +128,7 @@ pub fn losses(m: &UniMlip, x: &StepInput<'_>, on: Switches, w: Weights, train: b
     }
 }
 
-/// A random batch of the `tiny` model's shapes (64-px views, 77 ids under a 1,000-token
+/// A random batch of the `tiny` model's shapes (96-px views, 77 ids under a 1,000-token
 /// vocabulary, ~15 % of positions as MLM labels), drawn from libtorch's global generator.
 #[cfg(test)]
 pub(crate) struct RandomBatch {
@@ -143,7 +143,7 @@ pub(crate) struct RandomBatch {
 impl RandomBatch {
     pub(crate) fn new(n: i64) -> RandomBatch {
         use tch::{Device, Kind};
-        let px = || Tensor::randn([n, 3, 64, 64], (Kind::Float, Device::Cpu));
+        let px = || Tensor::randn([n, 3, 96, 96], (Kind::Float, Device::Cpu));
         let (weak, a, b) = (px(), px(), px());
         let ids = Tensor::randint(1000, [n, 77], (Kind::Int64, Device::Cpu));
         let picked = Tensor::rand([n, 77], (Kind::Float, Device::Cpu)).lt(0.15);

@@ -74,12 +74,13 @@ impl ModelConfig {
         Ok(c)
     }
 
-    /// A small model with the same structure, for CPU tests and the demo: 64-px images, one
+    /// A small model with the same structure, for CPU tests and the demo: 96-px images (a 3 × 3
+    /// layer4 map, so DropBlock's 3 × 3 blocks act as in the full model), one
     /// bottleneck per stage, a 2-layer 64-wide BERT over a 1,000-token vocabulary.
     pub fn tiny() -> ModelConfig {
         ModelConfig {
             vision: VisionConfig {
-                image_size: 64,
+                image_size: 96,
                 layers: [1, 1, 1, 1],
                 width: 8,
                 heads: 4,
@@ -306,10 +307,10 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let c = ModelConfig::tiny();
         let m = UniMlip::new(&vs, &c);
-        let pixels = Tensor::randn([3, 3, 64, 64], (Kind::Float, Device::Cpu));
+        let pixels = Tensor::randn([3, 3, 96, 96], (Kind::Float, Device::Cpu));
         let ids = Tensor::randint(1000, [3, 77], (Kind::Int64, Device::Cpu));
         let v = m.encode_image(&pixels, false);
-        assert_eq!(v.layer4.size(), [3, 256, 2, 2]);
+        assert_eq!(v.layer4.size(), [3, 256, 3, 3]);
         assert_eq!(v.pooled.size(), [3, 64]);
         let t = m.encode_text(&ids, false);
         assert_eq!(t.states.size(), [3, 77, 64]);
@@ -342,7 +343,7 @@ mod tests {
             vars["visual.bn1.weight"].copy(),
         );
         let mut opt = nn::OptimizerConfig::build(nn::Sgd::default(), &vs, 0.1).unwrap();
-        let pixels = Tensor::randn([4, 3, 64, 64], (Kind::Float, Device::Cpu));
+        let pixels = Tensor::randn([4, 3, 96, 96], (Kind::Float, Device::Cpu));
         // The SimCLR branch: BN in eval mode (stored statistics), gradients still flowing.
         let z = m
             .image_mlp

@@ -385,7 +385,7 @@ fn progress_bar(on: bool, step: i64, total: i64) -> ProgressBar {
 fn load_init(vs: &mut nn::VarStore, path: &str) -> Result<()> {
     let missing = vs.load_partial(path).map_err(|e| Error::Tensors {
         path: path.to_string(),
-        cause: e.to_string(),
+        cause: crate::torch_message(&e),
     })?;
     let bad: Vec<&String> = missing
         .iter()
