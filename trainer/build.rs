@@ -22,6 +22,7 @@ fn main() {
         .file("csrc/autocast.cpp")
         .compile("unimlip_torch_shim");
     println!("cargo:libtorch_lib={}", lib.display());
+    println!("cargo:rustc-env=UNIMLIP_LIBTORCH_LIB={}", lib.display());
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
     if lib.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");

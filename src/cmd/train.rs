@@ -18,6 +18,14 @@ pub fn run(a: TrainArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     if let Some(o) = a.out {
         cfg.out = o;
     }
+    if cfg.init.is_none() && cfg.losses.i2i && cfg.losses.simclr_start_epoch == 0 {
+        tracing::warn!(
+            "SimCLR freezes the visual BatchNorm statistics from the first step, but the model \
+             starts from scratch (no `init`): the statistics stay at their initial 0 and 1 and the \
+             image features can collapse; set losses.simclr_start_epoch ≥ 1 or start from \
+             PMC-CLIP weights"
+        );
+    }
     let opts = RunOptions {
         resume: a.resume,
         stop_after: a.stop_after,

@@ -51,6 +51,21 @@ pub fn autocast<T>(device: Device, f: impl FnOnce() -> T) -> T {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn libtorch_cuda_is_loaded_when_libtorch_has_it() {
+        // Without `--no-as-needed` the linker drops libtorch_cuda (no symbol of it is used) and
+        // CUDA is never available, even on a GPU machine.
+        let lib = std::path::Path::new(env!("UNIMLIP_LIBTORCH_LIB"));
+        if !lib.join("libtorch_cuda.so").exists() {
+            return;
+        }
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        assert!(
+            maps.contains("libtorch_cuda.so"),
+            "libtorch_cuda is not loaded"
+        );
+    }
+
+    #[test]
     fn the_shim_links_and_sets_the_dtype() {
         // Setting the dtype needs no GPU; this proves the shim is compiled and linked.
         assert_eq!(super::use_bf16(), Ok(()));

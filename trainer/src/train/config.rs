@@ -310,6 +310,20 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_parses() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("```toml\n").expect("a TOML example") + 8;
+        let len = readme[start..].find("```").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("run.toml");
+        std::fs::write(&p, &readme[start..start + len]).unwrap();
+        let c = TrainConfig::load(&p).unwrap();
+        assert_eq!(c.model, "rn50-pubmedbert");
+        assert_eq!(c.data.batch_size, 128);
+        assert!(c.eval.is_some() && c.data.cache.is_some());
+    }
+
+    #[test]
     fn simclr_switches_on_at_its_epoch() {
         let l = LossConfig {
             simclr_start_epoch: 2,
