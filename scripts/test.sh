@@ -6,6 +6,15 @@ bash scripts/setup.sh
 # shellcheck disable=SC1091
 source "${UNIMLIP_CACHE:-$HOME/.cache/unimlip}/env.sh"
 
+# Test binaries link libtorch and weigh hundreds of MB each: drop the ones older builds left
+# in the shared target folder, and skip incremental state in CI (a clean clone each time).
+if [ -d "${CARGO_TARGET_DIR:-target}/debug/deps" ]; then
+  find "${CARGO_TARGET_DIR:-target}/debug/deps" -maxdepth 1 -type f -perm -u+x ! -name '*.*' -mmin +120 -delete
+fi
+if [ -n "${CI:-}" ]; then
+  export CARGO_INCREMENTAL=0
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

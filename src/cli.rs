@@ -34,6 +34,138 @@ pub enum Command {
     /// Convert published checkpoints.
     #[command(subcommand)]
     Convert(ConvertCommand),
+    /// Downstream evaluation of a trained model.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+    /// Charts (losses, throughput, results) and one HTML page for run folders.
+    Report(ReportArgs),
+    /// The whole pipeline on generated data: synth, ingest, splits, train tiny, evaluate, report.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run folders (metrics.jsonl and eval/*.json).
+    #[arg(required = true)]
+    pub runs: Vec<std::path::PathBuf>,
+    /// Where the page and charts go (default: <first run>/report).
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Working folder (generated sources, the run, the report).
+    #[arg(long, default_value = "unimlip-demo")]
+    pub out: std::path::PathBuf,
+    /// Where the ingested datasets go (default: <out>/data); any store URL.
+    #[arg(long)]
+    pub store: Option<String>,
+    /// full (a few minutes of training, under 15 minutes on 2 cores) or small (a quick check).
+    #[arg(long, default_value = "full")]
+    pub size: String,
+    /// Start over in a folder that holds an earlier demo.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Image↔text retrieval: R@1/5/10, mean and median rank both ways.
+    Retrieval(RetrievalArgs),
+    /// CXR classification: linear probe or fine-tuning, test macro AUC.
+    Classify(ClassifyArgs),
+    /// VQA as classification over the answer set: open, closed and overall accuracy.
+    Vqa(VqaArgs),
+}
+
+/// Which model to evaluate and where the results go.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// A run folder or URL (its newest checkpoint), or a weights file (with --config and --tokenizer).
+    #[arg(long)]
+    pub checkpoint: String,
+    /// Model preset or TOML, when --checkpoint is a weights file.
+    #[arg(long)]
+    pub config: Option<String>,
+    /// Tokenizer file, when --checkpoint is a weights file.
+    #[arg(long)]
+    pub tokenizer: Option<String>,
+    /// Dataset root URL or folder.
+    #[arg(long)]
+    pub data: String,
+    /// Folder for the result (`<task>-<dataset>[-<split>].json` and `.md`).
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+    /// Decoding threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RetrievalArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// A split file (roco-2000, pmc-clip-compat) or a manifest split (test).
+    #[arg(long, default_value = "roco-2000")]
+    pub split: String,
+    /// The split file's part.
+    #[arg(long, default_value = "test")]
+    pub part: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// A split file with train / validation / test parts (e.g. chexpert-lowdata-0.01).
+    #[arg(long)]
+    pub split: String,
+    /// linear (frozen encoder) or finetune.
+    #[arg(long, default_value = "linear")]
+    pub mode: String,
+    /// Most epochs.
+    #[arg(long, default_value_t = 30)]
+    pub epochs: usize,
+    /// Stop after this many epochs without a better validation macro AUC.
+    #[arg(long, default_value_t = 5)]
+    pub patience: usize,
+    /// Adam learning rate of the head (fine-tuning: a tenth of it for the encoder).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Images per step.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct VqaArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Manifest split to train on.
+    #[arg(long, default_value = "train")]
+    pub train: String,
+    /// Manifest split to test on.
+    #[arg(long, default_value = "test")]
+    pub test: String,
+    /// Epochs.
+    #[arg(long, default_value_t = 20)]
+    pub epochs: usize,
+    /// Encoder learning rate (fusion, tokens and head: 10×).
+    #[arg(long, default_value_t = 5e-5)]
+    pub lr: f64,
+    /// Questions per step.
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]

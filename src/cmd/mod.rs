@@ -2,10 +2,13 @@
 
 mod bench;
 mod convert;
+mod demo;
+mod eval;
 mod forward;
 mod ingest;
 mod inspect;
 mod loader;
+mod report;
 mod splits;
 mod synth;
 mod tokenizer;
@@ -14,7 +17,9 @@ mod train;
 use std::io::Write;
 use std::process::ExitCode;
 
-use crate::cli::{BenchCommand, Cli, Command, ConvertCommand, ModelCommand, TokenizerCommand};
+use crate::cli::{
+    BenchCommand, Cli, Command, ConvertCommand, EvalCommand, ModelCommand, TokenizerCommand,
+};
 
 /// Runs a parsed command line, writing results to `out`.
 pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
@@ -28,5 +33,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::Tokenizer(TokenizerCommand::Train(a)) => tokenizer::train(a, out),
         Command::Model(ModelCommand::Forward(a)) => forward::run(a, out),
         Command::Convert(ConvertCommand::PmcClip(a)) => convert::pmc_clip(a, out),
+        Command::Eval(EvalCommand::Retrieval(a)) => eval::retrieval(a, out),
+        Command::Eval(EvalCommand::Classify(a)) => eval::classify(a, out),
+        Command::Eval(EvalCommand::Vqa(a)) => eval::vqa(a, out),
+        Command::Report(a) => report::run(a, out),
+        Command::Demo(a) => demo::run(a, out),
     }
 }

@@ -17,6 +17,7 @@ pub mod optim;
 pub mod step;
 pub mod text;
 pub mod train;
+pub mod trained;
 pub mod vocab;
 
 pub use error::{Error, Result, torch_message};

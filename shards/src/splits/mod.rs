@@ -196,7 +196,18 @@ pub fn encode_split(rows: &[SplitRow]) -> Result<Vec<u8>> {
 
 /// Reads `splits/<name>.parquet`: each entry's id and part, in split order.
 pub fn read_split(store: &Store, name: &str) -> Result<Vec<(String, String)>> {
+    Ok(read_split_rows(store, name)?
+        .into_iter()
+        .map(|r| (r.id, r.part))
+        .collect())
+}
+
+/// Reads `splits/<name>.parquet` whole: id, part, caption and labels of each entry, in split
+/// order (duplicates kept, as `pmc-clip-compat` has them).
+pub fn read_split_rows(store: &Store, name: &str) -> Result<Vec<SplitRow>> {
+    use arrow_array::Array;
     use arrow_array::cast::AsArray;
+    use arrow_array::types::Float32Type;
     let rel = format!("splits/{name}.parquet");
     let bytes = store.get(&rel)?;
     let err = |e: &dyn std::fmt::Display| Error::parquet(&rel, e);
@@ -213,12 +224,26 @@ pub fn read_split(store: &Store, name: &str) -> Result<Vec<(String, String)>> {
                 .and_then(|c| c.as_string_opt::<i32>().cloned())
                 .ok_or_else(|| err(&format!("no string column `{n}`")))
         };
-        let (ids, parts) = (col("id")?, col("part")?);
-        out.extend(
-            ids.iter()
-                .zip(parts.iter())
-                .map(|(i, p)| (i.unwrap_or("").to_string(), p.unwrap_or("").to_string())),
-        );
+        let (ids, parts, captions) = (col("id")?, col("part")?, col("caption")?);
+        let labels = batch
+            .column_by_name("labels")
+            .and_then(|c| c.as_list_opt::<i32>().cloned());
+        for i in 0..batch.num_rows() {
+            let mut row = SplitRow::new(ids.value(i), parts.value(i));
+            if captions.is_valid(i) {
+                row.caption = Some(captions.value(i).to_string());
+            }
+            if let Some(l) = labels.as_ref().filter(|l| l.is_valid(i)) {
+                let v = l.value(i);
+                let v = v.as_primitive::<Float32Type>();
+                row.labels = Some(
+                    (0..v.len())
+                        .map(|k| if v.is_valid(k) { v.value(k) } else { f32::NAN })
+                        .collect(),
+                );
+            }
+            out.push(row);
+        }
     }
     Ok(out)
 }

@@ -58,6 +58,7 @@ pub struct RunSummary {
 /// Everything a run holds.
 struct Run<'a> {
     cfg: &'a TrainConfig,
+    config: ModelConfig,
     device: Device,
     vs: nn::VarStore,
     model: UniMlip,
@@ -87,6 +88,10 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions) -> Result<RunSummary> {
             "{} already holds checkpoints: pass --resume to continue, or choose another --out",
             unimlip_shards::redact_url(&cfg.out)
         )));
+    }
+    if step == 0 {
+        let given = serde_json::to_value(cfg).expect("config serialises");
+        crate::trained::write_run_info(&store, &run.config, &cfg.tokenizer, given)?;
     }
     let mut metrics = Metrics::open(&store, step)?;
     let bar = progress_bar(opts.progress, step, run.total);
@@ -207,6 +212,7 @@ impl<'a> Run<'a> {
         };
         Ok(Run {
             cfg,
+            config: mc,
             device,
             vs,
             model,

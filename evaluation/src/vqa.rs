@@ -1,0 +1,324 @@
+//! VQA as classification over the answer set (model.md §8.3), for VQA-RAD and SLAKE (English):
+//! the pre-trained encoders, one fusion block initialised from the pre-training fusion's first
+//! block, 20 learnable tokens after the question, a two-layer MLP head, cross-entropy, AdamW with
+//! lr 5e-5 for the encoders and 5e-4 for the rest. Accuracy overall, closed and open.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use tch::nn::{self, OptimizerConfig};
+use tch::{Device, Kind, Tensor};
+use unimlip_loader::{Pipeline, SourceSpec};
+use unimlip_shards::{Manifest, Store, fetch_verified, read_shard};
+use unimlip_trainer::images_to_device;
+use unimlip_trainer::model::{Fusion, l2_normalize};
+use unimlip_trainer::trained::Trained;
+
+use crate::features::loader;
+use crate::metrics::{VqaAccuracy, vqa_accuracy};
+use crate::{Error, Result};
+
+/// Learnable tokens appended to the question.
+pub const QUERY_TOKENS: i64 = 20;
+/// Question length in tokens (the pre-training context).
+pub const QUESTION_LENGTH: &str = "77 (the pre-training context length)";
+/// How answers are normalised before matching.
+pub const ANSWER_RULE: &str = "lower-case, whitespace collapsed, surrounding punctuation removed, \
+     number words zero–ten as digits, articles a/an/the dropped; answer set = train ∪ test \
+     (M3AE), closed/open from answer_type";
+
+/// What to train and test on.
+#[derive(Debug, Clone)]
+pub struct VqaJob {
+    /// Dataset root URL (`vqa-rad` or `slake`).
+    pub data: String,
+    /// Manifest split to train on.
+    pub train: String,
+    /// Manifest split to test on.
+    pub test: String,
+    /// Epochs.
+    pub epochs: usize,
+    /// Questions per step.
+    pub batch_size: usize,
+    /// Learning rate of the encoders (the rest gets 10×).
+    pub lr: f64,
+    /// Decoding threads.
+    pub threads: usize,
+    /// Seed.
+    pub seed: u64,
+}
+
+/// The result of one VQA run.
+#[derive(Debug, Clone, Serialize)]
+pub struct VqaResult {
+    /// `vqa`.
+    pub task: &'static str,
+    /// Dataset name.
+    pub dataset: String,
+    /// Train and test splits.
+    pub splits: (String, String),
+    /// Answers in the answer set.
+    pub answers: usize,
+    /// The answer normalisation and answer-set rule.
+    pub answer_rule: &'static str,
+    /// Question length.
+    pub question_length: &'static str,
+    /// Questions trained on.
+    pub train_questions: usize,
+    /// Test accuracy.
+    pub accuracy: VqaAccuracy,
+    /// Where the weights came from.
+    pub weights: String,
+}
+
+/// PMC/M3AE-style answer normalisation (see [`ANSWER_RULE`]).
+pub fn normalize_answer(a: &str) -> String {
+    const NUMBERS: [&str; 11] = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    ];
+    let lower = a.to_lowercase();
+    let trimmed = lower.trim_matches(|c: char| c.is_whitespace() || ".,;:!?\"'".contains(c));
+    trimmed
+        .split_whitespace()
+        .filter(|w| !matches!(*w, "a" | "an" | "the"))
+        .map(|w| match NUMBERS.iter().position(|n| n == &w) {
+            Some(i) => i.to_string(),
+            None => w.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+struct Question {
+    image: String,
+    question: String,
+    answer: String,
+    closed: bool,
+}
+
+/// English questions of `split`, by image id.
+fn questions(store: &Store, manifest: &Manifest, split: &str) -> Result<Vec<Question>> {
+    let mut out = Vec::new();
+    for shard in manifest.shards.iter().filter(|s| s.split == split) {
+        for r in read_shard(&shard.path, fetch_verified(store, shard)?)? {
+            for q in r.qa.iter().flatten() {
+                if q.lang.as_deref().is_some_and(|l| l != "en") {
+                    continue;
+                }
+                let (Some(question), Some(answer)) = (&q.question, &q.answer) else {
+                    continue;
+                };
+                let answer = normalize_answer(answer);
+                if answer.is_empty() {
+                    continue;
+                }
+                let closed = q
+                    .answer_type
+                    .as_deref()
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("closed"));
+                out.push(Question {
+                    image: r.id.clone(),
+                    question: question.trim().to_string(),
+                    answer,
+                    closed,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Decoded images of `split` (eval transform), by id.
+fn images(job: &VqaJob, split: &str, side: u32) -> Result<HashMap<String, Vec<u8>>> {
+    let mut s = SourceSpec::new(&job.data);
+    s.splits = vec![split.to_string()];
+    let l = loader(s, Pipeline::eval(side), job.threads)?;
+    let n = l.order(0).len();
+    let mut out = HashMap::new();
+    for batch in l.stream(&l.start(0), 0, 1)? {
+        let batch = batch?;
+        for (i, s) in batch.samples().iter().enumerate() {
+            if s.position < n {
+                out.insert(s.id().to_string(), batch.image(i, 0).to_vec());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The VQA head on top of the pre-trained towers.
+struct Head {
+    fusion: Fusion,
+    queries: Tensor,
+    fc1: nn::Linear,
+    ln: nn::LayerNorm,
+    fc2: nn::Linear,
+}
+
+impl Head {
+    fn new(t: &Trained, answers: i64) -> Head {
+        let root = t.vs.root().set_group(1) / "vqa";
+        let w = t.config.text.hidden;
+        let fusion = Fusion::new(&root / "fusion", w, 1, t.config.fusion_heads);
+        let queries = root.var(
+            "queries",
+            &[1, QUERY_TOKENS, w],
+            nn::Init::Randn {
+                mean: 0.0,
+                stdev: 0.02,
+            },
+        );
+        let head = Head {
+            fusion,
+            queries,
+            fc1: nn::linear(&root / "head" / "0", w, 2 * w, Default::default()),
+            ln: nn::layer_norm(&root / "head" / "1", vec![2 * w], Default::default()),
+            fc2: nn::linear(&root / "head" / "3", 2 * w, answers, Default::default()),
+        };
+        // The fusion block starts from the pre-training fusion's first block.
+        let vars = t.vs.variables();
+        tch::no_grad(|| {
+            for (name, dst) in &vars {
+                if let Some(rest) = name.strip_prefix("vqa.fusion.resblocks.0.")
+                    && let Some(src) = vars.get(&format!("fusion_module.resblocks.0.{rest}"))
+                {
+                    dst.shallow_clone().copy_(src);
+                }
+            }
+        });
+        head
+    }
+
+    fn forward(&self, t: &Trained, pixels: &Tensor, ids: &Tensor, train: bool) -> Tensor {
+        let m = &t.model;
+        let image = l2_normalize(&m.encode_image(pixels, train).pooled);
+        let states = m.encode_text(ids, train).states;
+        let (b, l, _) = states.size3().expect("[B, L, D]");
+        let seq = Tensor::cat(
+            &[
+                states,
+                self.queries.expand([b, -1, -1], false),
+                m.img_special_token.expand([b, 1, -1], false),
+                image.unsqueeze(1),
+            ],
+            1,
+        );
+        let pooled = self
+            .fusion
+            .forward(&seq)
+            .narrow(1, l, QUERY_TOKENS)
+            .mean_dim(1, false, Kind::Float);
+        pooled
+            .apply(&self.fc1)
+            .apply(&self.ln)
+            .gelu("none")
+            .apply(&self.fc2)
+    }
+}
+
+/// Runs the job.
+pub fn vqa(t: &mut Trained, job: &VqaJob, device: Device) -> Result<VqaResult> {
+    let store = Store::open_existing(&job.data)?;
+    let manifest = Manifest::load(&store)?;
+    let train = questions(&store, &manifest, &job.train)?;
+    let test = questions(&store, &manifest, &job.test)?;
+    if train.is_empty() || test.is_empty() {
+        return Err(Error::Data(format!(
+            "{}: {} English questions in `{}` and {} in `{}`; VQA needs both",
+            store.url(),
+            train.len(),
+            job.train,
+            test.len(),
+            job.test
+        )));
+    }
+    let mut set: BTreeMap<&str, i64> = BTreeMap::new();
+    for q in train.iter().chain(&test) {
+        set.insert(&q.answer, 0);
+    }
+    for (i, v) in set.values_mut().enumerate() {
+        *v = i as i64;
+    }
+    let side = t.config.vision.image_size as u32;
+    let (train_img, test_img) = (
+        images(job, &job.train, side)?,
+        images(job, &job.test, side)?,
+    );
+    tch::manual_seed(job.seed as i64);
+    let head = Head::new(t, set.len() as i64);
+    let mut opt = nn::AdamW::default().build(&t.vs, job.lr)?;
+    opt.set_lr_group(0, job.lr);
+    opt.set_lr_group(1, job.lr * 10.0);
+    let batch = |qs: &[&Question], imgs: &HashMap<String, Vec<u8>>| -> Result<(Tensor, Tensor)> {
+        let mut pixels = Vec::new();
+        let mut ids = Vec::new();
+        for q in qs {
+            let img = imgs.get(&q.image).ok_or_else(|| {
+                Error::Data(format!("image {} of a question was not decoded", q.image))
+            })?;
+            pixels.extend_from_slice(img);
+            ids.extend(t.tokenizer.encode(&q.question));
+        }
+        let x = images_to_device(&pixels, qs.len(), side as usize, device)?;
+        let ids = Tensor::from_slice(&ids)
+            .view([qs.len() as i64, t.tokenizer.context as i64])
+            .to_device(device);
+        Ok((x, ids))
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(job.seed);
+    for _ in 0..job.epochs {
+        let mut order: Vec<&Question> = train.iter().collect();
+        order.shuffle(&mut rng);
+        for chunk in order.chunks(job.batch_size.max(2)) {
+            let (x, ids) = batch(chunk, &train_img)?;
+            let y: Vec<i64> = chunk.iter().map(|q| set[q.answer.as_str()]).collect();
+            let y = Tensor::from_slice(&y).to_device(device);
+            let logits = head.forward(t, &x, &ids, true);
+            let loss = logits.cross_entropy_for_logits(&y);
+            opt.backward_step(&loss);
+        }
+    }
+    let mut results = Vec::with_capacity(test.len());
+    let refs: Vec<&Question> = test.iter().collect();
+    for chunk in refs.chunks(32) {
+        let (x, ids) = batch(chunk, &test_img)?;
+        let pred = tch::no_grad(|| head.forward(t, &x, &ids, false)).argmax(-1, false);
+        let pred: Vec<i64> = Vec::<i64>::try_from(&pred.to_device(Device::Cpu))?;
+        for (q, p) in chunk.iter().zip(pred) {
+            let ok = set.get(q.answer.as_str()) == Some(&p);
+            results.push((ok, q.closed));
+        }
+    }
+    Ok(VqaResult {
+        task: "vqa",
+        dataset: manifest.dataset.clone(),
+        splits: (job.train.clone(), job.test.clone()),
+        answers: set.len(),
+        answer_rule: ANSWER_RULE,
+        question_length: QUESTION_LENGTH,
+        train_questions: train.len(),
+        accuracy: vqa_accuracy(&results),
+        weights: t.weights.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_normalise_like_m3ae() {
+        assert_eq!(normalize_answer(" Yes "), "yes");
+        assert_eq!(normalize_answer("The Left Lung."), "left lung");
+        assert_eq!(normalize_answer("Two"), "2");
+        assert_eq!(normalize_answer("x-ray"), "x-ray");
+        assert_eq!(
+            normalize_answer("  superficial to the patient's skin"),
+            "superficial to patient's skin"
+        );
+        assert_eq!(normalize_answer("?"), "");
+    }
+}

@@ -1,0 +1,134 @@
+//! `unimlip eval retrieval|classify|vqa`: the downstream jobs, with a JSON result and a Markdown
+//! table per run.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use unimlip_evaluation::classify::{self as cls, ClassifyJob, Mode};
+use unimlip_evaluation::retrieval::{self as ret, RetrievalJob};
+use unimlip_evaluation::tables::{classify_table, retrieval_table, vqa_table};
+use unimlip_evaluation::vqa::{self as vq, VqaJob};
+use unimlip_trainer::trained::Trained;
+
+use crate::cli::{ClassifyArgs, ModelArgs, RetrievalArgs, VqaArgs};
+
+fn threads(m: &ModelArgs) -> usize {
+    m.threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// The model the flags name: a run folder, or a weights file with its config and tokenizer.
+fn load(m: &ModelArgs) -> anyhow::Result<Trained> {
+    let device = unimlip_trainer::device();
+    if m.checkpoint.ends_with(".safetensors") {
+        let (Some(config), Some(tok)) = (&m.config, &m.tokenizer) else {
+            bail!(
+                "--checkpoint {} is a weights file: give --config and --tokenizer too",
+                m.checkpoint
+            );
+        };
+        return Ok(Trained::from_files(config, tok, &m.checkpoint, device)?);
+    }
+    Trained::from_run(&m.checkpoint, device).with_context(|| {
+        format!(
+            "cannot load the run {}",
+            unimlip_shards::redact_url(&m.checkpoint)
+        )
+    })
+}
+
+/// Prints the result (JSON or the table) and writes both under --out.
+fn report<T: Serialize>(
+    m: &ModelArgs,
+    stem: &str,
+    result: &T,
+    table: &str,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let json = serde_json::to_string_pretty(result)?;
+    if let Some(dir) = &m.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let stem = stem.replace([':', '/'], "-");
+        std::fs::write(dir.join(format!("{stem}.json")), &json)?;
+        std::fs::write(dir.join(format!("{stem}.md")), table)?;
+    }
+    if m.json {
+        writeln!(out, "{}", serde_json::to_string(result)?)?;
+    } else {
+        write!(out, "{table}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn retrieval(a: RetrievalArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let t = load(&a.model)?;
+    let job = RetrievalJob {
+        data: a.model.data.clone(),
+        split: a.split,
+        part: a.part,
+        threads: threads(&a.model),
+    };
+    let r = ret::retrieval(&t, &job, unimlip_trainer::device())?;
+    let stem = format!("retrieval-{}-{}", r.dataset, r.split);
+    report(
+        &a.model,
+        &stem,
+        &r,
+        &retrieval_table(std::slice::from_ref(&r)),
+        out,
+    )
+}
+
+pub fn classify(a: ClassifyArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let mode = match a.mode.as_str() {
+        "linear" => Mode::Linear,
+        "finetune" => Mode::Finetune,
+        other => bail!("--mode {other}: expected linear or finetune"),
+    };
+    let mut t = load(&a.model)?;
+    let job = ClassifyJob {
+        data: a.model.data.clone(),
+        split: a.split,
+        mode,
+        epochs: a.epochs,
+        patience: a.patience.max(1),
+        lr: a.lr,
+        batch_size: a.batch_size,
+        threads: threads(&a.model),
+        seed: a.seed,
+    };
+    let r = cls::classify(&mut t, &job, unimlip_trainer::device())?;
+    let stem = format!("classify-{}-{}-{}", r.dataset, r.split, a.mode);
+    report(
+        &a.model,
+        &stem,
+        &r,
+        &classify_table(std::slice::from_ref(&r)),
+        out,
+    )
+}
+
+pub fn vqa(a: VqaArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let mut t = load(&a.model)?;
+    let job = VqaJob {
+        data: a.model.data.clone(),
+        train: a.train,
+        test: a.test,
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        lr: a.lr,
+        threads: threads(&a.model),
+        seed: a.seed,
+    };
+    let r = vq::vqa(&mut t, &job, unimlip_trainer::device())?;
+    let stem = format!("vqa-{}", r.dataset);
+    report(
+        &a.model,
+        &stem,
+        &r,
+        &vqa_table(std::slice::from_ref(&r)),
+        out,
+    )
+}
