@@ -5,6 +5,8 @@ mod util;
 
 /// Bad arguments and unreadable inputs: one clear line and a non-zero exit.
 mod bad_input;
+/// The demo (every stage at a small size) and each evaluation on its own.
+mod demo;
 /// synth → ingest → inspect on local disk, with every count checked.
 mod ingest_local;
 /// `bench loader` and `inspect --sample`: the streaming reader through the CLI.

@@ -1,0 +1,117 @@
+use serde_json::Value;
+
+use crate::util::*;
+
+/// The demo at its small size: every stage, the three tables, the result files and the report;
+/// then each evaluation on its own with `--json`.
+#[test]
+fn the_small_demo_runs_every_stage_and_each_eval_stands_alone() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("demo");
+    let out = ok(&["demo", "--out", dir.to_str().unwrap(), "--size", "small"]);
+    for stage in 1..=7 {
+        assert!(out.contains(&format!("{stage}/7 ")), "{out}");
+    }
+    for header in ["| R@1 |", "| macro AUC |", "| open | closed | overall |"] {
+        assert!(out.contains(header), "{out}");
+    }
+    let eval = dir.join("run/eval");
+    let read = |name: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(eval.join(name)).unwrap()).unwrap()
+    };
+    let r = read("retrieval-roco-roco-2000-test.json");
+    assert_eq!(r["task"], "retrieval");
+    assert_eq!(r["pairs"], r["distinct_images"]);
+    let n = r["pairs"].as_f64().unwrap();
+    for dir in ["i2t", "t2i"] {
+        let s = &r[dir];
+        assert!(s["r1"].as_f64().unwrap() <= s["r5"].as_f64().unwrap());
+        assert!(s["r5"].as_f64().unwrap() <= s["r10"].as_f64().unwrap());
+        let mean = s["mean_rank"].as_f64().unwrap();
+        assert!((1.0..=n).contains(&mean), "{s}");
+    }
+    let c = read("classify-chexpert-chexpert-demo-linear.json");
+    assert_eq!(c["mode"], "linear");
+    assert_eq!(c["label_names"].as_array().unwrap().len(), 14);
+    assert!(c["protocol"].as_str().unwrap().contains("held out"), "{c}");
+    let per_class = c["test"]["per_class"].as_array().unwrap();
+    assert_eq!(per_class.len(), 14);
+    let skipped = c["test"]["skipped"].as_array().unwrap().len();
+    let scored = per_class.iter().filter(|p| !p[1].is_null()).count();
+    assert_eq!(scored + skipped, 14);
+    for ds in ["vqa-rad", "slake"] {
+        let v = read(&format!("vqa-{ds}.json"));
+        let a = &v["accuracy"];
+        let (n, nc, no) = (
+            a["counts"][0].as_u64().unwrap(),
+            a["counts"][1].as_u64().unwrap(),
+            a["counts"][2].as_u64().unwrap(),
+        );
+        assert_eq!(n, nc + no, "{v}");
+        let overall = a["overall"].as_f64().unwrap();
+        let mix = a["closed"].as_f64().unwrap_or(0.0) * nc as f64
+            + a["open"].as_f64().unwrap_or(0.0) * no as f64;
+        assert!((overall * n as f64 - mix).abs() < 1e-9, "{v}");
+    }
+    let page = std::fs::read_to_string(dir.join("report/index.html")).unwrap();
+    assert!(
+        page.contains("run0-losses.png") && page.contains("<table>"),
+        "{page}"
+    );
+    assert!(dir.join("report/run0-losses.png").exists());
+
+    // A second demo in the same folder must be asked for.
+    let again = run(&["demo", "--out", dir.to_str().unwrap(), "--size", "small"]);
+    assert!(
+        !again.ok && again.stderr.contains("--force"),
+        "{}",
+        again.stderr
+    );
+
+    // Each evaluation on its own, as JSON.
+    let run_dir = dir.join("run");
+    let data = dir.join("data");
+    let v = json(&ok(&[
+        "eval",
+        "retrieval",
+        "--checkpoint",
+        run_dir.to_str().unwrap(),
+        "--data",
+        data.join("roco").to_str().unwrap(),
+        "--split",
+        "test",
+        "--json",
+    ]));
+    assert_eq!(v["split"], "test");
+    assert!(v["pairs"].as_u64().unwrap() >= 20, "{v}");
+    let bad = run(&[
+        "eval",
+        "retrieval",
+        "--checkpoint",
+        run_dir.to_str().unwrap(),
+        "--data",
+        data.join("roco").to_str().unwrap(),
+        "--split",
+        "nope",
+    ]);
+    assert!(!bad.ok);
+    assert!(
+        bad.stderr.contains("no split file splits/nope.parquet"),
+        "{}",
+        bad.stderr
+    );
+    assert_eq!(bad.stderr.trim().lines().count(), 1, "{}", bad.stderr);
+    let missing = run(&[
+        "eval",
+        "vqa",
+        "--checkpoint",
+        d.path().join("nothing").to_str().unwrap(),
+        "--data",
+        data.join("slake").to_str().unwrap(),
+    ]);
+    assert!(
+        !missing.ok && missing.stderr.trim().lines().count() == 1,
+        "{}",
+        missing.stderr
+    );
+}
