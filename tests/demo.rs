@@ -101,6 +101,39 @@ fn the_small_demo_runs_every_stage_and_each_eval_stands_alone() {
         bad.stderr
     );
     assert_eq!(bad.stderr.trim().lines().count(), 1, "{}", bad.stderr);
+    // Fine-tuning on NIH ChestX-ray14 (official train_val / test lists) at a low-data split.
+    let (_, nih, _) = synth_and_ingest("nih-cxr14", d.path(), 160, 3);
+    ok(&[
+        "splits",
+        "--data",
+        nih.to_str().unwrap(),
+        "--recipe",
+        "lowdata",
+        "--fraction",
+        "0.5",
+        "--allow-patient-overlap",
+    ]);
+    let v = json(&ok(&[
+        "eval",
+        "classify",
+        "--checkpoint",
+        run_dir.to_str().unwrap(),
+        "--data",
+        nih.to_str().unwrap(),
+        "--split",
+        "lowdata-0.5",
+        "--mode",
+        "finetune",
+        "--epochs",
+        "2",
+        "--json",
+    ]));
+    assert_eq!(v["mode"], "finetune");
+    assert_eq!(v["dataset"], "nih-cxr14");
+    assert!(v["best_epoch"].as_u64().unwrap() >= 1);
+    assert!(v["counts"]["test"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["test"]["per_class"].as_array().unwrap().len(), 14);
+
     let missing = run(&[
         "eval",
         "vqa",
