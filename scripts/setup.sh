@@ -29,6 +29,8 @@ command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 # libjpeg-turbo (bundled with the turbojpeg crate) builds with cmake and its SIMD code with nasm.
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 command -v nasm >/dev/null 2>&1 || need_apt+=(nasm)
+# Gloo's headers: the trainer's c10d shim compiles ProcessGroupGloo against them.
+[ -f /usr/include/gloo/config.h ] || need_apt+=(libgloo-dev)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   say "installing system packages: ${need_apt[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-changed=csrc/autocast.cpp");
+    println!("cargo:rerun-if-changed=csrc/c10d.cpp");
     let lib = PathBuf::from(
         std::env::var("DEP_TCH_LIBTORCH_LIB")
             .expect("torch-sys names libtorch's lib folder (LIBTORCH_USE_PYTORCH=1 or LIBTORCH)"),
@@ -21,6 +22,19 @@ fn main() {
         .include(include.join("torch/csrc/api/include"))
         .file("csrc/autocast.cpp")
         .compile("unimlip_torch_shim");
+    // c10d (TCPStore, ProcessGroupGloo): gloo's headers come from Debian's libgloo-dev; the
+    // symbols are libtorch_cpu's own.
+    cc::Build::new()
+        .cpp(true)
+        .pic(true)
+        .warnings(false)
+        .std("c++17")
+        .define("USE_C10D_GLOO", None)
+        .define("_GLIBCXX_USE_CXX11_ABI", "1")
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .file("csrc/c10d.cpp")
+        .compile("unimlip_c10d_shim");
     println!("cargo:libtorch_lib={}", lib.display());
     println!("cargo:rustc-env=UNIMLIP_LIBTORCH_LIB={}", lib.display());
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());

@@ -28,7 +28,7 @@ fn size(name: &str) -> anyhow::Result<Size> {
             roco: 2500,
             chexpert: 400,
             vqa: 120,
-            epochs: 12,
+            epochs: 16,
             batch: 32,
             eval_epochs: 10,
         },
@@ -193,13 +193,13 @@ pub fn run(a: DemoArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             path(&run),
             s.batch,
             s.epochs,
-            (s.epochs / 3).max(1)
+            (s.epochs * 3 / 4).max(1)
         ),
     )?;
     stage(
         out,
         t0,
-        "5/7 training the tiny Uni-Mlip (all five losses; SimCLR from a third of the way in)",
+        "5/7 training the tiny Uni-Mlip: ITC, perturbed ITC and MLM, then SimCLR (frozen BN) for the last quarter",
     )?;
     unimlip(&["train", "--config", &path(&config)], out)?;
     let eval = path(&run.join("eval"));

@@ -8,6 +8,7 @@
 
 pub mod amp;
 pub mod checkpoint;
+pub mod dist;
 mod error;
 pub mod forward;
 mod input;
