@@ -7,6 +7,8 @@ mod util;
 mod bad_input;
 /// The demo (every stage at a small size) and each evaluation on its own.
 mod demo;
+/// Distributed training: Gloo ranks against one process, elastic resume, a killed rank.
+mod dist;
 /// synth → ingest → inspect on local disk, with every count checked.
 mod ingest_local;
 /// `bench loader` and `inspect --sample`: the streaming reader through the CLI.

@@ -3,7 +3,9 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::bail;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, bail};
 use serde_json::json;
 use unimlip_loader::SourceSpec;
 use unimlip_trainer::train::{RunOptions, TrainConfig, train};
@@ -11,6 +13,9 @@ use unimlip_trainer::train::{RunOptions, TrainConfig, train};
 use crate::cli::TrainArgs;
 
 pub fn run(a: TrainArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    if a.nproc > 1 && std::env::var_os("WORLD_SIZE").is_none() {
+        return launch(a.nproc);
+    }
     let mut cfg = TrainConfig::load(&a.config).map_err(anyhow::Error::msg)?;
     if !a.data.is_empty() {
         cfg.data.sources = sources(&a.data, &cfg.data.sources)?;
@@ -30,6 +35,7 @@ pub fn run(a: TrainArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         resume: a.resume,
         stop_after: a.stop_after,
         progress: !a.json,
+        dist_timeout_s: a.dist_timeout,
     };
     let s = train(&cfg, &opts)?;
     let last = s.last.clone().unwrap_or(serde_json::Value::Null);
@@ -64,6 +70,70 @@ pub fn run(a: TrainArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts `n` copies of this command as ranks 0..n (torchrun's variables set, `--nproc` left
+/// out), passes rank 0's standard output through, and stops them all as soon as one fails.
+fn launch(n: u32) -> anyhow::Result<ExitCode> {
+    let exe = std::env::current_exe().context("cannot find this program to start its ranks")?;
+    let mut args: Vec<String> = Vec::new();
+    let mut skip = false;
+    for arg in std::env::args().skip(1) {
+        if skip {
+            skip = false;
+        } else if arg == "--nproc" {
+            skip = true;
+        } else if !arg.starts_with("--nproc=") {
+            args.push(arg);
+        }
+    }
+    let addr = std::env::var("MASTER_ADDR").unwrap_or_else(|_| "127.0.0.1".into());
+    let port = match std::env::var("MASTER_PORT") {
+        Ok(p) => p,
+        Err(_) => std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port()
+            .to_string(),
+    };
+    let mut children = Vec::new();
+    for rank in 0..n {
+        let child = Command::new(&exe)
+            .args(&args)
+            .env("RANK", rank.to_string())
+            .env("LOCAL_RANK", rank.to_string())
+            .env("WORLD_SIZE", n.to_string())
+            .env("LOCAL_WORLD_SIZE", n.to_string())
+            .env("MASTER_ADDR", &addr)
+            .env("MASTER_PORT", &port)
+            .stdout(if rank == 0 {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .spawn()
+            .with_context(|| format!("cannot start rank {rank}"))?;
+        children.push(child);
+    }
+    loop {
+        let mut running = 0;
+        for (rank, c) in children.iter_mut().enumerate() {
+            match c.try_wait()? {
+                None => running += 1,
+                Some(s) if s.success() => {}
+                Some(s) => {
+                    for other in children.iter_mut() {
+                        let _ = other.kill();
+                        let _ = other.wait();
+                    }
+                    bail!("rank {rank} of {n} failed ({s}); the other ranks were stopped");
+                }
+            }
+        }
+        if running == 0 {
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// `--data URL[@WEIGHT]…` in place of the config's sources, keeping the first source's split

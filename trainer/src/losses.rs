@@ -15,22 +15,9 @@ pub fn itc(image: &Tensor, text: &Tensor, logit_scale: &Tensor) -> Tensor {
     (ce(&logits) + ce(&logits.tr())) / 2.0
 }
 
-/// torchvision's `drop_block2d` (§5.3): seeds ~ Bernoulli(γ) on `[N, C, H−b+1, W−b+1]`
-/// (or `noise` when given), grown to b×b blocks by a max-pool, the survivors rescaled by one
-/// global factor. The identity when not training or `p == 0`.
-pub fn drop_block2d(x: &Tensor, p: f64, block: i64, noise: Option<&Tensor>, train: bool) -> Tensor {
-    if !train || p == 0.0 {
-        return x.shallow_clone();
-    }
-    let (n, c, h, w) = x.size4().expect("[N, C, H, W]");
-    let b = block.min(w).min(h);
-    let gamma = p * (h * w) as f64 / ((b * b) as f64 * ((h - b + 1) * (w - b + 1)) as f64);
-    let seeds = match noise {
-        Some(t) => t.to_kind(x.kind()),
-        None => {
-            Tensor::empty([n, c, h - b + 1, w - b + 1], (x.kind(), x.device())).bernoulli_p(gamma)
-        }
-    };
+/// DropBlock's keep-mask from its seeds: each seed grown to a `b × b` block by a max-pool,
+/// inverted, cut to the `h × w` map.
+pub fn drop_block_mask(seeds: &Tensor, b: i64, h: i64, w: i64) -> Tensor {
     let pad = b / 2;
     // An even block (only on maps smaller than the block) grows one row and column too many,
     // where torchvision would fail; keep the top-left H × W.
@@ -39,7 +26,32 @@ pub fn drop_block2d(x: &Tensor, p: f64, block: i64, noise: Option<&Tensor>, trai
         .max_pool2d([b, b], [1, 1], [pad, pad], [1, 1], false)
         .narrow(2, 0, h)
         .narrow(3, 0, w);
-    let mask = grown.ones_like() - grown;
+    grown.ones_like() - grown
+}
+
+/// The block size used on an `h × w` map (at most the map) and torchvision's seed rate γ.
+pub fn drop_block_gamma(p: f64, block: i64, h: i64, w: i64) -> (i64, f64) {
+    let b = block.min(w).min(h);
+    let gamma = p * (h * w) as f64 / ((b * b) as f64 * ((h - b + 1) * (w - b + 1)) as f64);
+    (b, gamma)
+}
+
+/// torchvision's `drop_block2d` (§5.3): seeds ~ Bernoulli(γ) on `[N, C, H−b+1, W−b+1]`
+/// (or `noise` when given), grown to b×b blocks by a max-pool, the survivors rescaled by one
+/// global factor. The identity when not training or `p == 0`.
+pub fn drop_block2d(x: &Tensor, p: f64, block: i64, noise: Option<&Tensor>, train: bool) -> Tensor {
+    if !train || p == 0.0 {
+        return x.shallow_clone();
+    }
+    let (n, c, h, w) = x.size4().expect("[N, C, H, W]");
+    let (b, gamma) = drop_block_gamma(p, block, h, w);
+    let seeds = match noise {
+        Some(t) => t.to_kind(x.kind()),
+        None => {
+            Tensor::empty([n, c, h - b + 1, w - b + 1], (x.kind(), x.device())).bernoulli_p(gamma)
+        }
+    };
+    let mask = drop_block_mask(&seeds, b, h, w);
     let scale = mask.numel() as f64 / (1e-6 + mask.sum(Kind::Float).double_value(&[]));
     x * mask * scale
 }

@@ -3,6 +3,7 @@
 //! uses (parameter broadcast, gradient averaging, feature gathering).
 
 mod c10d;
+pub mod step;
 
 use tch::{Kind, Tensor, nn};
 

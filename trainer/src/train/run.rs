@@ -20,14 +20,16 @@ use super::config::TrainConfig;
 use super::eval::{self, Retrieval};
 use super::metrics::Metrics;
 use crate::checkpoint::{self, State};
+use crate::dist::step::{losses_on, unscale_replicated};
+use crate::dist::{DistEnv, GlooGroup, ProcessGroup, Single, average_grads, broadcast_vars};
 use crate::model::{ModelConfig, UniMlip};
 use crate::optim::{AdamW, cosine_lr};
-use crate::step::{Losses, StepInput, losses};
+use crate::step::{Losses, StepInput};
 use crate::text::TextTokenizer;
 use crate::{Error, Result, amp};
 
 /// How a run is driven (besides its config).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Continue from the newest checkpoint in the run folder (a fresh start when there is none).
     pub resume: bool,
@@ -36,6 +38,19 @@ pub struct RunOptions {
     pub stop_after: Option<i64>,
     /// Draw a progress bar on standard error (when it is a terminal).
     pub progress: bool,
+    /// Bound on each rendezvous and collective of a distributed run (seconds).
+    pub dist_timeout_s: u32,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            resume: false,
+            stop_after: None,
+            progress: false,
+            dist_timeout_s: 300,
+        }
+    }
 }
 
 /// What a run did.
@@ -58,6 +73,7 @@ pub struct RunSummary {
 /// Everything a run holds.
 struct Run<'a> {
     cfg: &'a TrainConfig,
+    pg: Box<dyn ProcessGroup>,
     config: ModelConfig,
     device: Device,
     vs: nn::VarStore,
@@ -70,10 +86,19 @@ struct Run<'a> {
     total: i64,
 }
 
-/// Trains as `cfg` says.
+/// Trains as `cfg` says: one process, or rank `RANK` of `WORLD_SIZE` when torchrun's variables
+/// are set (Gloo over `MASTER_ADDR:MASTER_PORT`, on the CPU).
 pub fn train(cfg: &TrainConfig, opts: &RunOptions) -> Result<RunSummary> {
     cfg.check().map_err(Error::Config)?;
-    let mut run = Run::open(cfg)?;
+    let pg: Box<dyn ProcessGroup> = match DistEnv::from_env()? {
+        Some(env) => Box::new(GlooGroup::join(
+            &env,
+            opts.dist_timeout_s.saturating_mul(1000),
+        )?),
+        None => Box::new(Single),
+    };
+    let mut run = Run::open(cfg, pg)?;
+    let lead = run.pg.rank() == 0;
     let store = Store::open(&cfg.out)?;
     let ckpt = checkpoints_url(&cfg.out);
     let (mut step, mut cursor) = (0i64, run.loader.start(0));
@@ -89,12 +114,17 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions) -> Result<RunSummary> {
             unimlip_shards::redact_url(&cfg.out)
         )));
     }
-    if step == 0 {
+    // Every rank starts from rank 0's tensors (they load the same checkpoint anyway).
+    broadcast_vars(run.pg.as_ref(), &run.vs)?;
+    if step == 0 && lead {
         let given = serde_json::to_value(cfg).expect("config serialises");
         crate::trained::write_run_info(&store, &run.config, &cfg.tokenizer, given)?;
     }
-    let mut metrics = Metrics::open(&store, step)?;
-    let bar = progress_bar(opts.progress, step, run.total);
+    let mut metrics = match lead {
+        true => Some(Metrics::open(&store, step)?),
+        false => None,
+    };
+    let bar = progress_bar(opts.progress && lead, step, run.total);
     let mut summary = RunSummary {
         step,
         total_steps: run.total,
@@ -106,7 +136,7 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions) -> Result<RunSummary> {
     while step < run.total {
         let epoch = cursor.epoch;
         let accumulate = cfg.optim.accumulate as u64;
-        let mut stream = run.loader.stream(&cursor, 0, 1)?;
+        let mut stream = run.loader.stream(&cursor, run.pg.rank(), run.pg.world())?;
         while stream.remaining() >= accumulate && step < run.total {
             let out = run.step(&mut stream, step, epoch)?;
             step += 1;
@@ -115,12 +145,14 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions) -> Result<RunSummary> {
             summary.seconds += out.seconds;
             let mut line = out.line;
             line["step"] = json!(step);
-            if run.eval_due(step) {
+            if lead && run.eval_due(step) {
                 let r = run.evaluate()?;
                 line["eval"] = serde_json::to_value(r).expect("scores serialise");
                 summary.eval = Some(r);
             }
-            metrics.write(&line)?;
+            if let Some(m) = metrics.as_mut() {
+                m.write(&line)?;
+            }
             bar.set_position(step as u64);
             bar.set_message(format!(
                 "loss {:.4}  {:.1} samples/s",
@@ -130,9 +162,11 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions) -> Result<RunSummary> {
             summary.last = Some(line);
             summary.step = step;
             let stop = opts.stop_after == Some(step);
-            if step % cfg.checkpoint.every == 0 || step == run.total || stop {
+            if lead && (step % cfg.checkpoint.every == 0 || step == run.total || stop) {
                 run.save(&ckpt, step, &cursor)?;
-                metrics.sync()?;
+                if let Some(m) = &metrics {
+                    m.sync()?;
+                }
             }
             if stop {
                 bar.finish_and_clear();
@@ -160,7 +194,7 @@ struct StepOut {
 }
 
 impl<'a> Run<'a> {
-    fn open(cfg: &'a TrainConfig) -> Result<Run<'a>> {
+    fn open(cfg: &'a TrainConfig, pg: Box<dyn ProcessGroup>) -> Result<Run<'a>> {
         let mc = ModelConfig::load(&cfg.model).map_err(Error::Config)?;
         let tok = TextTokenizer::from_file(&cfg.tokenizer, mc.context_length as usize)
             .map_err(Error::Config)?;
@@ -172,7 +206,11 @@ impl<'a> Run<'a> {
                 mc.text.vocab_size
             )));
         }
-        let device = crate::device();
+        // Gloo runs on host tensors; one process uses the GPU when there is one.
+        let device = match pg.world() {
+            1 => crate::device(),
+            _ => Device::Cpu,
+        };
         tch::manual_seed(cfg.seed as i64);
         let mut vs = nn::VarStore::new(device);
         let model = UniMlip::new(&vs, &mc);
@@ -193,7 +231,9 @@ impl<'a> Run<'a> {
         let threads = lc.threads;
         let loader = Loader::open(lc)?;
         let bs = d.batch_size as u64;
-        let batches = epoch_end(loader.order(0).len(), 1, bs as u32, Tail::Drop) / bs;
+        let world = pg.world();
+        let batches =
+            epoch_end(loader.order(0).len(), world, bs as u32, Tail::Drop) / (bs * world as u64);
         let per_epoch = (batches / cfg.optim.accumulate as u64) as i64;
         if per_epoch == 0 {
             return Err(Error::Config(format!(
@@ -212,6 +252,7 @@ impl<'a> Run<'a> {
         };
         Ok(Run {
             cfg,
+            pg,
             config: mc,
             device,
             vs,
@@ -255,14 +296,24 @@ impl<'a> Run<'a> {
                 self.device,
             )?;
             tch::manual_seed(step_seed(cfg.seed, step, m));
+            let pg = self.pg.as_ref();
             let l = amp::autocast(self.device, || {
-                losses(&self.model, &step_input(&x), on, cfg.losses.weights(), true)
-            });
-            (&l.total / micro as f64).backward();
-            sums.add(&l, micro);
+                losses_on(
+                    &self.model,
+                    &step_input(&x),
+                    on,
+                    cfg.losses.weights(),
+                    true,
+                    pg,
+                )
+            })?;
+            (&l.backward / micro as f64).backward();
+            sums.add(&l.log, micro);
             cursor = batch.cursor.clone();
-            samples += x.len;
+            samples += x.len * self.pg.world() as usize;
         }
+        unscale_replicated(&self.vs, self.pg.world());
+        average_grads(self.pg.as_ref(), &self.vs)?;
         self.opt.step(lr);
         let mut scale = self.model.logit_scale.shallow_clone();
         tch::no_grad(|| {
