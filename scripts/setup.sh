@@ -10,6 +10,8 @@ PYARROW_VERSION=26.0.1
 PILLOW_VERSION=13.0.0
 TORCH_VERSION=2.11.0
 NUMPY_VERSION=2.3.5
+CUDA_CRT_VERSION=13.0.88
+CUDA_CCCL_VERSION=13.0.85
 mkdir -p "$CACHE"
 
 say() { printf '[setup] %s\n' "$*" >&2; }
@@ -64,6 +66,13 @@ if [ ! -x "$TORCH_ENV/bin/python" ] || ! "$TORCH_ENV/bin/python" -c 'import torc
   rm -rf "$TORCH_ENV"
   python3 -m venv "$TORCH_ENV"
   "$TORCH_ENV/bin/python" -m pip install --quiet --disable-pip-version-check "torch==$TORCH_VERSION" "numpy==$NUMPY_VERSION"
+fi
+# CUDA's host-compiler and libcu++ headers, which the wheel leaves out: the trainer's c10d shim
+# compiles ProcessGroupNCCL against them (headers only, a few MB).
+if [ ! -f "$("$TORCH_ENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/nvidia/cu13/include/nv/target" ]; then
+  say "adding CUDA's crt and cccl headers to $TORCH_ENV (for the NCCL shim)"
+  "$TORCH_ENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "nvidia-cuda-crt==$CUDA_CRT_VERSION" "nvidia-cuda-cccl==$CUDA_CCCL_VERSION"
 fi
 TORCH_LIB="$("$TORCH_ENV/bin/python" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
 

@@ -191,6 +191,9 @@ pub struct TrainArgs {
     /// Seconds a rendezvous or collective may take before a distributed run gives up.
     #[arg(long, default_value_t = 300)]
     pub dist_timeout: u32,
+    /// c10d backend of a distributed run: auto (NCCL on GPUs, else Gloo), gloo or nccl.
+    #[arg(long, default_value = "auto")]
+    pub backend: String,
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,

@@ -192,3 +192,35 @@ fn a_killed_rank_stops_the_other_within_the_timeout() {
     let w = latest_weights(&run_dir);
     assert!(w.len() > 1000);
 }
+
+#[test]
+fn the_slurm_wrapper_sets_torchruns_variables() {
+    let d = tempfile::tempdir().unwrap();
+    let fake = d.path().join("fake-unimlip");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho \"$RANK $WORLD_SIZE $LOCAL_RANK $MASTER_ADDR $MASTER_PORT $*\"\n",
+    )
+    .unwrap();
+    Command::new("chmod").arg("+x").arg(&fake).status().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/slurm-train.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .args(["--config", "run.toml"])
+        .env("UNIMLIP", &fake)
+        .env("SLURM_PROCID", "5")
+        .env("SLURM_NTASKS", "8")
+        .env("SLURM_LOCALID", "1")
+        .env("MASTER_ADDR", "node07")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "5 8 1 node07 29500 train --config run.toml"
+    );
+}

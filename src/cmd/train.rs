@@ -36,6 +36,7 @@ pub fn run(a: TrainArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         stop_after: a.stop_after,
         progress: !a.json,
         dist_timeout_s: a.dist_timeout,
+        backend: a.backend.clone(),
     };
     let s = train(&cfg, &opts)?;
     let last = s.last.clone().unwrap_or(serde_json::Value::Null);

@@ -20,6 +20,16 @@ unsafe extern "C" {
         err: *mut c_char,
         len: usize,
     ) -> *mut RawPg;
+    #[cfg(unimlip_nccl)]
+    fn unimlip_pg_nccl(
+        host: *const c_char,
+        port: c_int,
+        rank: c_int,
+        world: c_int,
+        timeout_ms: c_int,
+        err: *mut c_char,
+        len: usize,
+    ) -> *mut RawPg;
     fn unimlip_pg_free(pg: *mut RawPg);
     fn unimlip_pg_allreduce_sum(
         pg: *mut RawPg,
@@ -44,15 +54,15 @@ unsafe extern "C" {
     fn unimlip_pg_barrier(pg: *mut RawPg, err: *mut c_char, len: usize) -> c_int;
 }
 
-/// A c10d Gloo process group; collectives block until done or the timeout passes.
+/// A c10d process group (Gloo or NCCL); collectives block until done or the timeout passes.
 #[derive(Debug)]
-pub struct Gloo {
+pub struct C10d {
     raw: *mut RawPg,
 }
 
 // SAFETY: the handle is only used through `&mut self` or `&self` calls that c10d serialises
 // (one collective at a time per group); the shim owns no thread-affine state.
-unsafe impl Send for Gloo {}
+unsafe impl Send for C10d {}
 
 fn message(buf: &[u8]) -> String {
     let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
@@ -64,20 +74,53 @@ fn check(code: c_int, buf: &[u8]) -> Result<(), String> {
     if code == 0 { Ok(()) } else { Err(message(buf)) }
 }
 
-impl Gloo {
-    /// Joins the group: rendezvous on `host:port` (rank 0 serves the TCPStore).
-    pub fn new(
+type Create = unsafe extern "C" fn(
+    *const c_char,
+    c_int,
+    c_int,
+    c_int,
+    c_int,
+    *mut c_char,
+    usize,
+) -> *mut RawPg;
+
+impl C10d {
+    /// Joins a Gloo group: rendezvous on `host:port` (rank 0 serves the TCPStore).
+    pub fn gloo(
         host: &str,
         port: u16,
         rank: u32,
         world: u32,
         timeout_ms: u32,
-    ) -> Result<Gloo, String> {
+    ) -> Result<C10d, String> {
+        Self::create(unimlip_pg_gloo, host, port, rank, world, timeout_ms)
+    }
+
+    /// Joins an NCCL group (each rank on its own CUDA device).
+    #[cfg(unimlip_nccl)]
+    pub fn nccl(
+        host: &str,
+        port: u16,
+        rank: u32,
+        world: u32,
+        timeout_ms: u32,
+    ) -> Result<C10d, String> {
+        Self::create(unimlip_pg_nccl, host, port, rank, world, timeout_ms)
+    }
+
+    fn create(
+        f: Create,
+        host: &str,
+        port: u16,
+        rank: u32,
+        world: u32,
+        timeout_ms: u32,
+    ) -> Result<C10d, String> {
         let host = CString::new(host).map_err(|_| "host contains a NUL byte".to_string())?;
         let mut err = vec![0u8; 1024];
         // SAFETY: `host` and `err` outlive the call; the shim writes at most `err.len()` bytes.
         let raw = unsafe {
-            unimlip_pg_gloo(
+            f(
                 host.as_ptr(),
                 port as c_int,
                 rank as c_int,
@@ -90,7 +133,7 @@ impl Gloo {
         if raw.is_null() {
             return Err(message(&err));
         }
-        Ok(Gloo { raw })
+        Ok(C10d { raw })
     }
 
     /// Sums `t` over ranks, in place.
@@ -144,7 +187,7 @@ impl Gloo {
     }
 }
 
-impl Drop for Gloo {
+impl Drop for C10d {
     fn drop(&mut self) {
         // SAFETY: `raw` came from `unimlip_pg_gloo` and is freed once.
         unsafe { unimlip_pg_free(self.raw) }

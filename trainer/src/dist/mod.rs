@@ -7,7 +7,7 @@ pub mod step;
 
 use tch::{Kind, Tensor, nn};
 
-pub use c10d::Gloo;
+pub use c10d::C10d;
 
 use crate::{Error, Result};
 
@@ -52,12 +52,49 @@ impl ProcessGroup for Single {
     }
 }
 
-/// A Gloo group with its rank and size.
+/// The c10d backend of a distributed run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Gloo, on host tensors.
+    Gloo,
+    /// NCCL, on CUDA tensors (one GPU per rank, from `LOCAL_RANK`).
+    Nccl,
+}
+
+impl Backend {
+    /// `gloo`, `nccl`, or `auto` (NCCL when CUDA is available and the NCCL path is built).
+    pub fn parse(s: &str) -> Result<Backend> {
+        match s {
+            "gloo" => Ok(Backend::Gloo),
+            "nccl" if cfg!(unimlip_nccl) => Ok(Backend::Nccl),
+            "nccl" => Err(Error::Config(
+                "this build has no NCCL path (its headers were missing at build time)".into(),
+            )),
+            "auto" if cfg!(unimlip_nccl) && tch::Cuda::is_available() => Ok(Backend::Nccl),
+            "auto" => Ok(Backend::Gloo),
+            other => Err(Error::Config(format!(
+                "backend `{other}`: expected auto, gloo or nccl"
+            ))),
+        }
+    }
+
+    /// The device a rank of this backend computes on.
+    pub fn device(self, local_rank: u32) -> tch::Device {
+        match self {
+            Backend::Gloo => tch::Device::Cpu,
+            Backend::Nccl => tch::Device::Cuda(local_rank as usize),
+        }
+    }
+}
+
+/// A c10d group with its rank and size.
 #[derive(Debug)]
 pub struct GlooGroup {
-    pg: Gloo,
+    pg: C10d,
     rank: u32,
     world: u32,
+    /// Its backend.
+    pub backend: Backend,
 }
 
 fn dist_err(e: String) -> Error {
@@ -65,20 +102,27 @@ fn dist_err(e: String) -> Error {
 }
 
 impl GlooGroup {
-    /// Joins the group described by `env`.
+    /// Joins the Gloo group described by `env`.
     pub fn join(env: &DistEnv, timeout_ms: u32) -> Result<GlooGroup> {
-        let pg = Gloo::new(
-            &env.master_addr,
-            env.master_port,
-            env.rank,
-            env.world,
-            timeout_ms,
-        )
+        Self::join_with(env, Backend::Gloo, timeout_ms)
+    }
+
+    /// Joins the group described by `env` on `backend`.
+    pub fn join_with(env: &DistEnv, backend: Backend, timeout_ms: u32) -> Result<GlooGroup> {
+        let (host, port, rank, world) = (&env.master_addr, env.master_port, env.rank, env.world);
+        let pg = match backend {
+            Backend::Gloo => C10d::gloo(host, port, rank, world, timeout_ms),
+            #[cfg(unimlip_nccl)]
+            Backend::Nccl => C10d::nccl(host, port, rank, world, timeout_ms),
+            #[cfg(not(unimlip_nccl))]
+            Backend::Nccl => Err("this build has no NCCL path".to_string()),
+        }
         .map_err(dist_err)?;
         Ok(GlooGroup {
             pg,
-            rank: env.rank,
-            world: env.world,
+            rank,
+            world,
+            backend,
         })
     }
 }
@@ -261,6 +305,21 @@ mod tests {
         assert!(env(&[("WORLD_SIZE", "2")]).is_err());
         assert!(env(&[("WORLD_SIZE", "2"), ("RANK", "2")]).is_err());
         assert!(env(&[("WORLD_SIZE", "x")]).is_err());
+    }
+
+    #[test]
+    fn the_backend_is_nccl_on_gpus_and_gloo_elsewhere() {
+        let auto = Backend::parse("auto").unwrap();
+        assert_eq!(
+            auto == Backend::Nccl,
+            cfg!(unimlip_nccl) && tch::Cuda::is_available()
+        );
+        assert_eq!(Backend::parse("gloo").unwrap(), Backend::Gloo);
+        // The default build compiles the NCCL path (setup installs its headers).
+        const { assert!(cfg!(unimlip_nccl), "the NCCL shim was not built") };
+        assert_eq!(Backend::parse("nccl").unwrap(), Backend::Nccl);
+        assert_eq!(Backend::Nccl.device(1), tch::Device::Cuda(1));
+        assert!(Backend::parse("mpi").is_err());
     }
 
     #[test]

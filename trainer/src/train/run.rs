@@ -21,7 +21,9 @@ use super::eval::{self, Retrieval};
 use super::metrics::Metrics;
 use crate::checkpoint::{self, State};
 use crate::dist::step::{losses_on, unscale_replicated};
-use crate::dist::{DistEnv, GlooGroup, ProcessGroup, Single, average_grads, broadcast_vars};
+use crate::dist::{
+    Backend, DistEnv, GlooGroup, ProcessGroup, Single, average_grads, broadcast_vars,
+};
 use crate::model::{ModelConfig, UniMlip};
 use crate::optim::{AdamW, cosine_lr};
 use crate::step::{Losses, StepInput};
@@ -40,6 +42,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Bound on each rendezvous and collective of a distributed run (seconds).
     pub dist_timeout_s: u32,
+    /// c10d backend of a distributed run: `auto`, `gloo` or `nccl`.
+    pub backend: String,
 }
 
 impl Default for RunOptions {
@@ -49,6 +53,7 @@ impl Default for RunOptions {
             stop_after: None,
             progress: false,
             dist_timeout_s: 300,
+            backend: "auto".into(),
         }
     }
 }
@@ -87,17 +92,22 @@ struct Run<'a> {
 }
 
 /// Trains as `cfg` says: one process, or rank `RANK` of `WORLD_SIZE` when torchrun's variables
-/// are set (Gloo over `MASTER_ADDR:MASTER_PORT`, on the CPU).
+/// are set (c10d over `MASTER_ADDR:MASTER_PORT`: NCCL on the rank's GPU, or Gloo on the CPU).
 pub fn train(cfg: &TrainConfig, opts: &RunOptions) -> Result<RunSummary> {
     cfg.check().map_err(Error::Config)?;
-    let pg: Box<dyn ProcessGroup> = match DistEnv::from_env()? {
-        Some(env) => Box::new(GlooGroup::join(
-            &env,
-            opts.dist_timeout_s.saturating_mul(1000),
-        )?),
-        None => Box::new(Single),
+    let (pg, device): (Box<dyn ProcessGroup>, Device) = match DistEnv::from_env()? {
+        Some(env) => {
+            let backend = Backend::parse(&opts.backend)?;
+            let timeout = opts.dist_timeout_s.saturating_mul(1000);
+            let device = backend.device(env.local_rank);
+            (
+                Box::new(GlooGroup::join_with(&env, backend, timeout)?),
+                device,
+            )
+        }
+        None => (Box::new(Single), crate::device()),
     };
-    let mut run = Run::open(cfg, pg)?;
+    let mut run = Run::open(cfg, pg, device)?;
     let lead = run.pg.rank() == 0;
     let store = Store::open(&cfg.out)?;
     let ckpt = checkpoints_url(&cfg.out);
@@ -194,7 +204,7 @@ struct StepOut {
 }
 
 impl<'a> Run<'a> {
-    fn open(cfg: &'a TrainConfig, pg: Box<dyn ProcessGroup>) -> Result<Run<'a>> {
+    fn open(cfg: &'a TrainConfig, pg: Box<dyn ProcessGroup>, device: Device) -> Result<Run<'a>> {
         let mc = ModelConfig::load(&cfg.model).map_err(Error::Config)?;
         let tok = TextTokenizer::from_file(&cfg.tokenizer, mc.context_length as usize)
             .map_err(Error::Config)?;
@@ -206,11 +216,6 @@ impl<'a> Run<'a> {
                 mc.text.vocab_size
             )));
         }
-        // Gloo runs on host tensors; one process uses the GPU when there is one.
-        let device = match pg.world() {
-            1 => crate::device(),
-            _ => Device::Cpu,
-        };
         tch::manual_seed(cfg.seed as i64);
         let mut vs = nn::VarStore::new(device);
         let model = UniMlip::new(&vs, &mc);
