@@ -185,9 +185,9 @@ pub struct TrainArgs {
     /// Stop with a checkpoint after this step, as a pre-empted job would (the schedule stays).
     #[arg(long)]
     pub stop_after: Option<i64>,
-    /// Start this many local processes, as `torchrun --nproc_per_node N` does (Gloo, CPU).
-    #[arg(long, default_value_t = 1)]
-    pub nproc: u32,
+    /// Start this many local ranks, as `torchrun --nproc_per_node N` does (1 makes a group of one).
+    #[arg(long)]
+    pub nproc: Option<u32>,
     /// Seconds a rendezvous or collective may take before a distributed run gives up.
     #[arg(long, default_value_t = 300)]
     pub dist_timeout: u32,

@@ -224,3 +224,34 @@ fn the_slurm_wrapper_sets_torchruns_variables() {
         "5 8 1 node07 29500 train --config run.toml"
     );
 }
+
+#[test]
+fn one_launched_rank_is_a_group_of_one_and_trains_like_a_plain_process() {
+    let d = tempfile::tempdir().unwrap();
+    let (ds, vocab) = roco_with_vocab(d.path(), 80);
+    let (plain, group) = (d.path().join("plain"), d.path().join("group"));
+    ok(&[
+        "train",
+        "--config",
+        &config(d.path(), &ds, &vocab, &plain, 8, 2),
+        "--json",
+    ]);
+    let cfg = config(d.path(), &ds, &vocab, &group, 8, 2);
+    ok(&[
+        "train",
+        "--config",
+        &cfg,
+        "--nproc",
+        "1",
+        "--backend",
+        "gloo",
+        "--json",
+    ]);
+    assert_eq!(latest_weights(&plain), latest_weights(&group));
+    let bad = run(&["train", "--config", &cfg, "--nproc", "0"]);
+    assert!(
+        !bad.ok && bad.stderr.contains("--nproc 0"),
+        "{}",
+        bad.stderr
+    );
+}

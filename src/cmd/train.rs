@@ -13,8 +13,13 @@ use unimlip_trainer::train::{RunOptions, TrainConfig, train};
 use crate::cli::TrainArgs;
 
 pub fn run(a: TrainArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    if a.nproc > 1 && std::env::var_os("WORLD_SIZE").is_none() {
-        return launch(a.nproc);
+    if let Some(n) = a.nproc
+        && std::env::var_os("WORLD_SIZE").is_none()
+    {
+        if n == 0 {
+            bail!("--nproc 0: at least one rank is needed");
+        }
+        return launch(n);
     }
     let mut cfg = TrainConfig::load(&a.config).map_err(anyhow::Error::msg)?;
     if !a.data.is_empty() {

@@ -169,7 +169,8 @@ pub struct DistEnv {
 }
 
 impl DistEnv {
-    /// Reads the variables; `None` when `WORLD_SIZE` is absent or 1 (a single process).
+    /// Reads the variables; `None` when `WORLD_SIZE` is absent (a plain single process). A
+    /// `WORLD_SIZE` of 1 is a group of one (as `torchrun --nproc_per_node 1` makes).
     pub fn from_env() -> Result<Option<DistEnv>> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
@@ -182,8 +183,8 @@ impl DistEnv {
                 .parse()
                 .map_err(|_| Error::Config(format!("WORLD_SIZE={w} is not a number")))?,
         };
-        if world <= 1 {
-            return Ok(None);
+        if world == 0 {
+            return Err(Error::Config("WORLD_SIZE=0".into()));
         }
         let num = |k: &str, default: Option<u32>| -> Result<u32> {
             match (get(k), default) {
@@ -293,7 +294,9 @@ mod tests {
             DistEnv::from_lookup(move |k| m.get(k).cloned())
         };
         assert_eq!(env(&[]).unwrap(), None);
-        assert_eq!(env(&[("WORLD_SIZE", "1"), ("RANK", "0")]).unwrap(), None);
+        let one = env(&[("WORLD_SIZE", "1"), ("RANK", "0")]).unwrap().unwrap();
+        assert_eq!((one.rank, one.world), (0, 1));
+        assert!(env(&[("WORLD_SIZE", "0"), ("RANK", "0")]).is_err());
         let e = env(&[("WORLD_SIZE", "2"), ("RANK", "1"), ("MASTER_PORT", "1234")])
             .unwrap()
             .unwrap();

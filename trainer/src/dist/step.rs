@@ -5,8 +5,9 @@
 //!   gathered without gradient, this rank's slice put back with its gradient (OpenCLIP); their
 //!   backward is scaled by the world size, since each rank contributes only its slice;
 //! - the SimCLR head runs on the gathered head inputs, so its BatchNorm sees the global batch
-//!   (synchronised BatchNorm); its parameters and the logit scale, which every rank uses in
-//!   full, have their gradients divided back by the world size ([`unscale_replicated`]);
+//!   (synchronised BatchNorm; `losses.sync_head_bn = false` runs it per rank instead); its
+//!   parameters and the logit scale, which every rank then uses in full, have their gradients
+//!   divided back by the world size ([`unscale_replicated`]);
 //! - MLM is this rank's summed NLL over the global count of predicted tokens;
 //! - DropBlock seeds and text-dropout masks are drawn for the global batch from the step's seed
 //!   (the same on every rank), each rank keeping its slice.
@@ -50,6 +51,7 @@ pub fn losses_on(
     on: Switches,
     w: Weights,
     train: bool,
+    sync_head_bn: bool,
     pg: &dyn ProcessGroup,
 ) -> Result<StepLosses> {
     let world = pg.world() as f64;
@@ -117,10 +119,21 @@ pub fn losses_on(
     };
     let i2i = match (on.i2i, x.strong) {
         (true, Some((a, b))) => {
-            let pa = gather_features(pg, &m.encode_image(a, false).pooled)?;
-            let pb = gather_features(pg, &m.encode_image(b, false).pooled)?;
-            let za = m.image_mlp.forward_t(&pa, train);
-            let zb = m.image_mlp.forward_t(&pb, train);
+            let (pa, pb) = (
+                m.encode_image(a, false).pooled,
+                m.encode_image(b, false).pooled,
+            );
+            let (za, zb) = if sync_head_bn {
+                // The head on the global batch: its BatchNorm sees every rank's samples.
+                let head = |p: &Tensor| -> Result<Tensor> {
+                    Ok(m.image_mlp.forward_t(&gather_features(pg, p)?, train))
+                };
+                (head(&pa)?, head(&pb)?)
+            } else {
+                // The head on this rank's samples (per-rank BatchNorm), outputs gathered.
+                let head = |p: &Tensor| gather_features(pg, &m.image_mlp.forward_t(p, train));
+                (head(&pa)?, head(&pb)?)
+            };
             Some(losses::nt_xent(&za, &zb, 0.1))
         }
         _ => None,
@@ -177,15 +190,15 @@ pub fn losses_on(
     })
 }
 
-/// Divides by the world size the gradients of what every rank uses in full (the logit scale and
-/// the SimCLR head), before they are averaged over ranks.
-pub fn unscale_replicated(vs: &nn::VarStore, world: u32) {
+/// Divides by the world size the gradients of what every rank uses in full (the logit scale, and
+/// the SimCLR head when its BatchNorm is synchronised), before they are averaged over ranks.
+pub fn unscale_replicated(vs: &nn::VarStore, world: u32, sync_head_bn: bool) {
     if world == 1 {
         return;
     }
     tch::no_grad(|| {
         for (name, v) in vs.variables() {
-            if name == "logit_scale" || name.starts_with("image_mlp.") {
+            if name == "logit_scale" || (sync_head_bn && name.starts_with("image_mlp.")) {
                 let mut g = v.grad();
                 if g.defined() {
                     let _ = g.g_div_scalar_(world as f64);

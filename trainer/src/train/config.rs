@@ -139,6 +139,8 @@ pub struct LossConfig {
     pub mlm: bool,
     /// The first epoch with SimCLR on (BatchNorm statistics frozen from then on).
     pub simclr_start_epoch: u64,
+    /// In a distributed run, normalise the SimCLR head's BatchNorm over the global batch.
+    pub sync_head_bn: bool,
     /// Share of caption words masked.
     pub mlm_ratio: f64,
     /// λ_cm (each ITC term).
@@ -159,6 +161,7 @@ impl Default for LossConfig {
             i2i: true,
             mlm: true,
             simclr_start_epoch: 0,
+            sync_head_bn: true,
             mlm_ratio: 0.15,
             weight_cm: w.cm,
             weight_um: w.um,

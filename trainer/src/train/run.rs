@@ -309,6 +309,7 @@ impl<'a> Run<'a> {
                     on,
                     cfg.losses.weights(),
                     true,
+                    cfg.losses.sync_head_bn,
                     pg,
                 )
             })?;
@@ -317,7 +318,7 @@ impl<'a> Run<'a> {
             cursor = batch.cursor.clone();
             samples += x.len * self.pg.world() as usize;
         }
-        unscale_replicated(&self.vs, self.pg.world());
+        unscale_replicated(&self.vs, self.pg.world(), cfg.losses.sync_head_bn);
         average_grads(self.pg.as_ref(), &self.vs)?;
         self.opt.step(lr);
         let mut scale = self.model.logit_scale.shallow_clone();
