@@ -9,6 +9,7 @@ fn main() {
     println!("cargo:rerun-if-changed=csrc/autocast.cpp");
     println!("cargo:rerun-if-changed=csrc/c10d.cpp");
     println!("cargo:rerun-if-changed=csrc/c10d_nccl.cpp");
+    println!("cargo:rerun-if-changed=csrc/c10d_shim.hpp");
     println!("cargo:rustc-check-cfg=cfg(unimlip_nccl)");
     let lib = PathBuf::from(
         std::env::var("DEP_TCH_LIBTORCH_LIB")

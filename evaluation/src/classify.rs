@@ -407,7 +407,7 @@ fn finetune_epoch(
 ) -> Result<()> {
     let side = t.config.vision.image_size as u32;
     let train: Pipeline = pipeline(side, false);
-    let l = loader(source(job, "train"), train, job.threads)?;
+    let l = loader(vec![source(job, "train")], train, job.threads)?;
     let cursor = l.start(epoch as u64);
     for batch in l.stream(&cursor, 0, 1)? {
         let batch = batch?;

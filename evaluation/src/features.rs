@@ -2,9 +2,10 @@
 //! id, caption and labels, in the loader's canonical order.
 
 use tch::{Device, Kind, Tensor};
-use unimlip_loader::{Loader, LoaderConfig, Pipeline, SourceSpec, Tail};
+use unimlip_loader::{Pipeline, SourceSpec};
 use unimlip_trainer::images_to_device;
 use unimlip_trainer::model::UniMlip;
+pub use unimlip_trainer::train::eval::{each_once, loader};
 
 use crate::Result;
 
@@ -21,14 +22,6 @@ pub struct ImageSet {
     pub features: Tensor,
 }
 
-/// A loader over the rows of `source` that yields each row once (the last batch padded).
-pub fn loader(source: SourceSpec, pipeline: Pipeline, threads: usize) -> Result<Loader> {
-    let mut c = LoaderConfig::new(vec![source], pipeline, 32);
-    c.tail = Tail::Pad;
-    c.threads = threads.max(1);
-    Ok(Loader::open(c)?)
-}
-
 /// Encodes every image of `source` (eval mode, no gradients).
 pub fn encode_images(
     model: &UniMlip,
@@ -37,8 +30,7 @@ pub fn encode_images(
     threads: usize,
     device: Device,
 ) -> Result<ImageSet> {
-    let loader = loader(source, Pipeline::eval(side), threads)?;
-    let n = loader.order(0).len();
+    let loader = loader(vec![source], Pipeline::eval(side), threads)?;
     let mut set = ImageSet {
         ids: Vec::new(),
         captions: Vec::new(),
@@ -46,17 +38,10 @@ pub fn encode_images(
         features: Tensor::zeros([0], (Kind::Float, Device::Cpu)),
     };
     let mut chunks = Vec::new();
-    for batch in loader.stream(&loader.start(0), 0, 1)? {
-        let batch = batch?;
-        let keep: Vec<usize> = (0..batch.len())
-            .filter(|&i| batch.samples()[i].position < n)
-            .collect();
-        if keep.is_empty() {
-            break;
-        }
+    each_once(&loader, None, |batch, keep| -> Result<()> {
         let side = batch.side(0) as usize;
         let mut pixels = Vec::with_capacity(keep.len() * side * side * 3);
-        for &i in &keep {
+        for &i in keep {
             let s = &batch.samples()[i];
             pixels.extend_from_slice(batch.image(i, 0));
             set.ids.push(s.id().to_string());
@@ -66,7 +51,8 @@ pub fn encode_images(
         let x = images_to_device(&pixels, keep.len(), side, device)?;
         let f = tch::no_grad(|| model.encode_image(&x, false).pooled);
         chunks.push(f.to_kind(Kind::Float).to_device(Device::Cpu));
-    }
+        Ok(())
+    })?;
     if !chunks.is_empty() {
         set.features = Tensor::cat(&chunks, 0);
     }

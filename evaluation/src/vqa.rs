@@ -17,7 +17,7 @@ use unimlip_trainer::images_to_device;
 use unimlip_trainer::model::{Fusion, l2_normalize};
 use unimlip_trainer::trained::Trained;
 
-use crate::features::loader;
+use crate::features::{each_once, loader};
 use crate::metrics::{VqaAccuracy, vqa_accuracy};
 use crate::{Error, Result};
 
@@ -135,17 +135,17 @@ fn questions(store: &Store, manifest: &Manifest, split: &str) -> Result<Vec<Ques
 fn images(job: &VqaJob, split: &str, side: u32) -> Result<HashMap<String, Vec<u8>>> {
     let mut s = SourceSpec::new(&job.data);
     s.splits = vec![split.to_string()];
-    let l = loader(s, Pipeline::eval(side), job.threads)?;
-    let n = l.order(0).len();
+    let l = loader(vec![s], Pipeline::eval(side), job.threads)?;
     let mut out = HashMap::new();
-    for batch in l.stream(&l.start(0), 0, 1)? {
-        let batch = batch?;
-        for (i, s) in batch.samples().iter().enumerate() {
-            if s.position < n {
-                out.insert(s.id().to_string(), batch.image(i, 0).to_vec());
-            }
+    each_once(&l, None, |batch, keep| -> Result<()> {
+        for &i in keep {
+            out.insert(
+                batch.samples()[i].id().to_string(),
+                batch.image(i, 0).to_vec(),
+            );
         }
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 

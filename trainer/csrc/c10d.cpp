@@ -1,42 +1,13 @@
 // c10d from Rust: TCPStore rendezvous, ProcessGroupGloo, and the collectives the trainer needs on
 // tch tensors (a tch tensor handle is an `at::Tensor*`). Every entry point catches C++ exceptions
 // and returns a message instead; the Rust side owns the handles and frees them.
-#include <chrono>
-#include <cstring>
 #include <memory>
-#include <string>
 #include <vector>
 
 #include <ATen/ATen.h>
-#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
-struct unimlip_pg {
-  c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::Backend> backend;
-  std::chrono::milliseconds timeout;
-};
-
-static int fail(char* err, size_t len, const char* what) {
-  if (err && len) {
-    std::strncpy(err, what, len - 1);
-    err[len - 1] = 0;
-  }
-  return 1;
-}
-
-template <typename F>
-static int guarded(char* err, size_t len, F f) {
-  try {
-    f();
-    return 0;
-  } catch (const std::exception& e) {
-    return fail(err, len, e.what());
-  } catch (...) {
-    return fail(err, len, "unknown C++ exception");
-  }
-}
+#include "c10d_shim.hpp"
 
 extern "C" {
 
@@ -45,15 +16,9 @@ extern "C" {
 unimlip_pg* unimlip_pg_gloo(const char* host, int port, int rank, int world, int timeout_ms,
                             char* err, size_t len) {
   unimlip_pg* out = nullptr;
-  guarded(err, len, [&] {
+  unimlip_guarded(err, len, [&] {
     auto timeout = std::chrono::milliseconds(timeout_ms);
-    c10d::TCPStoreOptions opts;
-    opts.port = static_cast<std::uint16_t>(port);
-    opts.isServer = rank == 0;
-    opts.numWorkers = world;
-    opts.waitWorkers = true;
-    opts.timeout = timeout;
-    auto tcp = c10::make_intrusive<c10d::TCPStore>(std::string(host), opts);
+    auto tcp = unimlip_rendezvous(host, port, rank, world, timeout);
     auto store = c10::make_intrusive<c10d::PrefixStore>("unimlip/gloo", tcp);
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
     options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(host));
@@ -67,7 +32,7 @@ void unimlip_pg_free(unimlip_pg* pg) { delete pg; }
 
 // In-place sum over ranks.
 int unimlip_pg_allreduce_sum(unimlip_pg* pg, at::Tensor* t, char* err, size_t len) {
-  return guarded(err, len, [&] {
+  return unimlip_guarded(err, len, [&] {
     std::vector<at::Tensor> ts{*t};
     c10d::AllreduceOptions o;
     o.reduceOp = c10d::ReduceOp::SUM;
@@ -78,7 +43,7 @@ int unimlip_pg_allreduce_sum(unimlip_pg* pg, at::Tensor* t, char* err, size_t le
 
 // In place: every rank gets root's values.
 int unimlip_pg_broadcast(unimlip_pg* pg, at::Tensor* t, int root, char* err, size_t len) {
-  return guarded(err, len, [&] {
+  return unimlip_guarded(err, len, [&] {
     std::vector<at::Tensor> ts{*t};
     c10d::BroadcastOptions o;
     o.rootRank = root;
@@ -89,7 +54,7 @@ int unimlip_pg_broadcast(unimlip_pg* pg, at::Tensor* t, int root, char* err, siz
 
 // `out` (world × the shape of `in`, contiguous) receives every rank's `in`, in rank order.
 int unimlip_pg_all_gather(unimlip_pg* pg, at::Tensor* in, at::Tensor* out, char* err, size_t len) {
-  return guarded(err, len, [&] {
+  return unimlip_guarded(err, len, [&] {
     int world = pg->backend->getSize();
     std::vector<at::Tensor> parts = out->chunk(world, 0);
     std::vector<std::vector<at::Tensor>> outs{parts};
@@ -101,7 +66,7 @@ int unimlip_pg_all_gather(unimlip_pg* pg, at::Tensor* in, at::Tensor* out, char*
 }
 
 int unimlip_pg_barrier(unimlip_pg* pg, char* err, size_t len) {
-  return guarded(err, len, [&] {
+  return unimlip_guarded(err, len, [&] {
     c10d::BarrierOptions o;
     o.timeout = pg->timeout;
     pg->backend->barrier(o)->wait(pg->timeout);

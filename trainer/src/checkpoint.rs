@@ -75,6 +75,20 @@ pub fn save(
     Ok(())
 }
 
+/// The folder `latest.json` names under a checkpoints store; `None` before the first checkpoint.
+pub fn latest_dir(store: &Store) -> Result<Option<String>, Error> {
+    let Some(latest) = store.get_opt("latest.json")? else {
+        return Ok(None);
+    };
+    let url = store.url();
+    let v: serde_json::Value = serde_json::from_slice(&latest)
+        .map_err(|e| Error::Mismatch(format!("{url}/latest.json: {e}")))?;
+    let dir = v["dir"]
+        .as_str()
+        .ok_or_else(|| Error::Mismatch(format!("{url}/latest.json names no checkpoint")))?;
+    Ok(Some(dir.to_string()))
+}
+
 /// Loads the newest checkpoint under `url` into `vs` and `opt`; `None` when there is none.
 pub fn load_latest(
     url: &str,
@@ -82,15 +96,9 @@ pub fn load_latest(
     opt: &mut AdamW,
 ) -> Result<Option<State>, Error> {
     let store = Store::open_existing(url)?;
-    let Some(latest) = store.get_opt("latest.json")? else {
+    let Some(dir) = latest_dir(&store)? else {
         return Ok(None);
     };
-    let dir: serde_json::Value = serde_json::from_slice(&latest)
-        .map_err(|e| Error::Mismatch(format!("{url}/latest.json: {e}")))?;
-    let dir = dir["dir"]
-        .as_str()
-        .ok_or_else(|| Error::Mismatch(format!("{url}/latest.json names no checkpoint")))?
-        .to_string();
     let tmp = tempfile::tempdir().map_err(|e| tensors_err(Path::new("<tempdir>"), e))?;
     let fetch = |name: &str| -> Result<std::path::PathBuf, Error> {
         let p = tmp.path().join(name);

@@ -1,10 +1,11 @@
 //! One Uni-Mlip forward pass to the five losses (model.md §5.6's step graph).
 
 use tch::Tensor;
-use tch::nn::ModuleT;
 
-use crate::losses::{self, Weights};
-use crate::model::{UniMlip, l2_normalize};
+use crate::dist::Single;
+use crate::dist::step::losses_on;
+use crate::losses::Weights;
+use crate::model::UniMlip;
 
 /// Which losses are on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,63 +69,15 @@ pub struct Losses {
     pub total: Tensor,
 }
 
-/// Runs the model on one batch. `train` enables dropout, DropBlock and (unless SimCLR is on,
-/// which freezes them) BatchNorm statistics updates.
+/// Runs the model on one batch in a single process. `train` enables dropout, DropBlock and
+/// (unless SimCLR is on, which freezes them) BatchNorm statistics updates. The loss values are
+/// detached; `total` carries the graph.
 pub fn losses(m: &UniMlip, x: &StepInput<'_>, on: Switches, w: Weights, train: bool) -> Losses {
-    let bn_train = train && !on.i2i;
-    let layer4 = m.visual.trunk(x.weak, bn_train);
-    let image = l2_normalize(&m.visual.attnpool.forward(&layer4));
-    let text = m.encode_text(x.input_ids, train);
-    let t = l2_normalize(&text.projected);
-    let itc = on.itc.then(|| losses::itc(&image, &t, &m.logit_scale));
-    let itc_img = on.itc_img.then(|| {
-        let dropped = losses::drop_block2d(&layer4, 0.5, 3, x.dropblock_noise, train);
-        let i = l2_normalize(&m.visual.attnpool.forward(&dropped));
-        losses::itc(&i, &t, &m.logit_scale)
-    });
-    let itc_txt = on.itc_txt.then(|| {
-        let td = if train || x.text_keep.is_some() {
-            losses::text_dropout(&text.projected, 0.75, x.text_keep)
-        } else {
-            t.shallow_clone()
-        };
-        losses::itc(&image, &td, &m.logit_scale)
-    });
-    let i2i = match (on.i2i, x.strong) {
-        (true, Some((a, b))) => {
-            let za = m
-                .image_mlp
-                .forward_t(&m.encode_image(a, false).pooled, train);
-            let zb = m
-                .image_mlp
-                .forward_t(&m.encode_image(b, false).pooled, train);
-            Some(losses::nt_xent(&za, &zb, 0.1))
-        }
-        _ => None,
-    };
-    let mlm = on.mlm.then(|| {
-        let (_, logprobs) = m.fuse(&text.states, &image);
-        losses::mlm(&logprobs, x.mlm_labels)
-    });
-    let mut total = Tensor::zeros([], (tch::Kind::Float, x.weak.device()));
-    for (l, k) in [
-        (&itc, w.cm),
-        (&itc_img, w.cm),
-        (&itc_txt, w.cm),
-        (&i2i, w.um),
-        (&mlm, w.fm),
-    ] {
-        if let Some(l) = l {
-            total += l * k;
-        }
-    }
+    let s = losses_on(m, x, on, w, train, true, &Single)
+        .expect("a single process runs no collective that can fail");
     Losses {
-        itc,
-        itc_img,
-        itc_txt,
-        i2i,
-        mlm,
-        total,
+        total: s.backward,
+        ..s.log
     }
 }
 

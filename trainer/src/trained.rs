@@ -79,11 +79,9 @@ impl Trained {
                 unimlip_shards::redact_url(url)
             ))
         })?;
-        let latest: serde_json::Value =
-            serde_json::from_slice(&run.get("checkpoints/latest.json")?).map_err(|e| {
-                Error::Mismatch(format!("{}: checkpoints/latest.json: {e}", run.url()))
-            })?;
-        let dir = latest["dir"].as_str().unwrap_or_default().to_string();
+        let checkpoints = Store::open_existing(&crate::train::checkpoints_url(url))?;
+        let dir = crate::checkpoint::latest_dir(&checkpoints)?
+            .ok_or_else(|| Error::Mismatch(format!("{}: no checkpoint yet", checkpoints.url())))?;
         let tmp = tempfile::tempdir().map_err(|e| Error::io("<tempdir>", e))?;
         let fetch = |rel: &str| -> Result<String> {
             let name = rel.rsplit('/').next().unwrap_or(rel);

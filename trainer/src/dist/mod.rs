@@ -89,7 +89,7 @@ impl Backend {
 
 /// A c10d group with its rank and size.
 #[derive(Debug)]
-pub struct GlooGroup {
+pub struct C10dGroup {
     pg: C10d,
     rank: u32,
     world: u32,
@@ -101,14 +101,14 @@ fn dist_err(e: String) -> Error {
     Error::Config(format!("c10d: {e}"))
 }
 
-impl GlooGroup {
+impl C10dGroup {
     /// Joins the Gloo group described by `env`.
-    pub fn join(env: &DistEnv, timeout_ms: u32) -> Result<GlooGroup> {
+    pub fn join(env: &DistEnv, timeout_ms: u32) -> Result<C10dGroup> {
         Self::join_with(env, Backend::Gloo, timeout_ms)
     }
 
     /// Joins the group described by `env` on `backend`.
-    pub fn join_with(env: &DistEnv, backend: Backend, timeout_ms: u32) -> Result<GlooGroup> {
+    pub fn join_with(env: &DistEnv, backend: Backend, timeout_ms: u32) -> Result<C10dGroup> {
         let (host, port, rank, world) = (&env.master_addr, env.master_port, env.rank, env.world);
         let pg = match backend {
             Backend::Gloo => C10d::gloo(host, port, rank, world, timeout_ms),
@@ -118,7 +118,7 @@ impl GlooGroup {
             Backend::Nccl => Err("this build has no NCCL path".to_string()),
         }
         .map_err(dist_err)?;
-        Ok(GlooGroup {
+        Ok(C10dGroup {
             pg,
             rank,
             world,
@@ -127,7 +127,7 @@ impl GlooGroup {
     }
 }
 
-impl ProcessGroup for GlooGroup {
+impl ProcessGroup for C10dGroup {
     fn rank(&self) -> u32 {
         self.rank
     }
@@ -341,7 +341,7 @@ mod tests {
                     master_addr: "127.0.0.1".into(),
                     master_port: port,
                 };
-                let pg = GlooGroup::join(&env, 30_000).unwrap();
+                let pg = C10dGroup::join(&env, 30_000).unwrap();
                 let mut t = Tensor::from_slice(&[rank as f32 + 1.0, 10.0]);
                 pg.allreduce_sum(&mut t).unwrap();
                 let sum = Vec::<f32>::try_from(&t).unwrap();

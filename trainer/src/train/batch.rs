@@ -27,11 +27,6 @@ pub fn pipeline(side: u32, strong: bool) -> Pipeline {
     p
 }
 
-/// Evaluation: shorter side to `side`, centre crop.
-pub fn eval_pipeline(side: u32) -> Pipeline {
-    Pipeline::eval(side)
-}
-
 fn sized(crop: Crop, side: u32) -> Crop {
     match crop {
         Crop::RandomResized { scale, ratio, .. } => Crop::RandomResized {

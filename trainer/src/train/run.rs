@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
-use tch::{Device, nn};
+use tch::{Device, Tensor, nn};
 use unimlip_loader::{Cursor, Loader, LoaderConfig, Tail};
 use unimlip_shards::Store;
 use unimlip_shards::plan::epoch_end;
@@ -22,7 +22,7 @@ use super::metrics::Metrics;
 use crate::checkpoint::{self, State};
 use crate::dist::step::{losses_on, unscale_replicated};
 use crate::dist::{
-    Backend, DistEnv, GlooGroup, ProcessGroup, Single, average_grads, broadcast_vars,
+    Backend, C10dGroup, DistEnv, ProcessGroup, Single, average_grads, broadcast_vars,
 };
 use crate::model::{ModelConfig, UniMlip};
 use crate::optim::{AdamW, cosine_lr};
@@ -101,7 +101,7 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions) -> Result<RunSummary> {
             let timeout = opts.dist_timeout_s.saturating_mul(1000);
             let device = backend.device(env.local_rank);
             (
-                Box::new(GlooGroup::join_with(&env, backend, timeout)?),
+                Box::new(C10dGroup::join_with(&env, backend, timeout)?),
                 device,
             )
         }
@@ -390,11 +390,24 @@ fn step_seed(seed: u64, step: i64, micro: u32) -> i64 {
     ((z ^ (z >> 31)) >> 1) as i64
 }
 
-/// Loss values averaged over a step's micro-batches.
+/// Loss values averaged over a step's micro-batches, kept as tensors until the step's end, so that logging does not wait for the device between
+/// micro-batches.
 #[derive(Default)]
 struct LossSums {
-    values: [Option<f64>; 5],
-    total: f64,
+    values: [Option<Tensor>; 5],
+    total: Option<Tensor>,
+}
+
+fn add_to(slot: &mut Option<Tensor>, t: &Tensor, micro: u32) {
+    let part = t.detach() / micro as f64;
+    *slot = Some(match slot.take() {
+        Some(sum) => sum + part,
+        None => part,
+    });
+}
+
+fn value(t: &Option<Tensor>) -> Option<f64> {
+    t.as_ref().map(|t| t.double_value(&[]))
 }
 
 impl LossSums {
@@ -402,14 +415,14 @@ impl LossSums {
         let parts = [&l.itc, &l.itc_img, &l.itc_txt, &l.i2i, &l.mlm];
         for (slot, t) in self.values.iter_mut().zip(parts) {
             if let Some(t) = t {
-                *slot = Some(slot.unwrap_or(0.0) + t.double_value(&[]) / micro as f64);
+                add_to(slot, t, micro);
             }
         }
-        self.total += l.total.double_value(&[]) / micro as f64;
+        add_to(&mut self.total, &l.total, micro);
     }
 
     fn json(&self) -> serde_json::Value {
-        let mut v = json!({ "step": 0, "loss": self.total });
+        let mut v = json!({ "step": 0, "loss": value(&self.total).unwrap_or(0.0) });
         let names = [
             "loss_itc",
             "loss_itc_img",
@@ -417,8 +430,8 @@ impl LossSums {
             "loss_i2i",
             "loss_mlm",
         ];
-        for (name, value) in names.iter().zip(&self.values) {
-            if let Some(x) = value {
+        for (name, t) in names.iter().zip(&self.values) {
+            if let Some(x) = value(t) {
                 v[*name] = json!(x);
             }
         }
