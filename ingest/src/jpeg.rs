@@ -24,6 +24,51 @@ pub fn decode_scaled(bytes: &[u8], min_w: u32, min_h: u32) -> Option<Result<Dyna
 
 thread_local! {
     static TURBO: std::cell::RefCell<Option<turbojpeg::Decompressor>> = const { std::cell::RefCell::new(None) };
+    static TURBO_OUT: std::cell::RefCell<Option<turbojpeg::Compressor>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The width and height in a JPEG's frame header, read by libjpeg-turbo without decoding.
+pub fn dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    TURBO.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = turbojpeg::Decompressor::new().ok();
+        }
+        let h = slot.as_mut()?.read_header(bytes).ok()?;
+        Some((u32::try_from(h.width).ok()?, u32::try_from(h.height).ok()?))
+    })
+}
+
+/// Encodes 8-bit grey or RGB pixels with libjpeg-turbo at `quality` (colour with 4:2:0 chroma
+/// subsampling, PIL's default). `None` for other pixel layouts.
+pub fn encode(img: &DynamicImage, quality: u8) -> Option<Result<Vec<u8>, String>> {
+    use turbojpeg::{Image, PixelFormat as P, Subsamp};
+    let (format, channels, subsamp, pixels) = match img {
+        DynamicImage::ImageLuma8(i) => (P::GRAY, 1, Subsamp::Gray, i.as_raw()),
+        DynamicImage::ImageRgb8(i) => (P::RGB, 3, Subsamp::Sub2x2, i.as_raw()),
+        _ => return None,
+    };
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let image = Image {
+        pixels: pixels.as_slice(),
+        width: w,
+        pitch: channels * w,
+        height: h,
+        format,
+    };
+    TURBO_OUT.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = turbojpeg::Compressor::new().ok();
+        }
+        let c = slot.as_mut()?;
+        let run = |c: &mut turbojpeg::Compressor| {
+            c.set_quality(quality as i32)?;
+            c.set_subsamp(subsamp)?;
+            c.compress_to_vec(image)
+        };
+        Some(run(c).map_err(|e| e.to_string()))
+    })
 }
 
 /// The largest libjpeg-turbo scale (of 1/8, 1/4, 1/2, 1) that is still at least `min_w`×`min_h`.

@@ -34,6 +34,7 @@ mod journal;
 mod jpeg;
 mod normalize;
 mod parts;
+mod pngdec;
 mod pool;
 mod report;
 mod source;

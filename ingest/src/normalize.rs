@@ -2,8 +2,8 @@
 //!
 //! An image is kept byte for byte when it is a JPEG or PNG with one or three channels that the
 //! policy does not resize. Otherwise it is resized with `fast_image_resize` (Catmull-Rom, the
-//! bicubic kernel) and re-encoded in its own format: JPEG at quality 90, PNG with fast
-//! compression and its bit depth kept. Alpha is dropped (radiographs and figures carry none that
+//! bicubic kernel) and re-encoded in its own format: JPEG at quality 90 (colour with 4:2:0
+//! chroma subsampling, as PIL saves it), PNG with fast compression and its bit depth kept. Alpha is dropped (radiographs and figures carry none that
 //! matters); greyscale stays one channel.
 
 use std::io::Cursor;
@@ -143,21 +143,22 @@ pub fn normalize(bytes: Vec<u8>, policy: ResizePolicy) -> Result<Normalized, Rej
         ));
     }
     let (tw, th) = policy.target(w, h);
+    if format == ImageFormat::Png {
+        let max = (MAX_PIXELS * 8) as usize;
+        if let Some(done) = crate::pngdec::with_decoded(&bytes, max, |d| resize_png(d, tw, th)) {
+            let done = done.map_err(|e| reject("corrupt-image", format!("cannot decode: {e}")))?;
+            return match done? {
+                PngOutcome::Resized(img) => encode(&img, format),
+                PngOutcome::Keep { channels, depth } => {
+                    Ok(kept(bytes, format, (w, h), channels, depth))
+                }
+            };
+        }
+    }
     let img = decode(&bytes, format, (w, h), (tw, th))?;
     let (channels, depth, needs_convert) = describe(&img);
     if (tw, th) == (w, h) && !needs_convert {
-        let info = ImageInfo {
-            format,
-            width: w,
-            height: h,
-            channels,
-            bit_depth: depth,
-        };
-        return Ok(Normalized {
-            bytes,
-            info,
-            kept_original: true,
-        });
+        return Ok(kept(bytes, format, (w, h), channels, depth));
     }
     let img = convert(img, channels, depth, format);
     let img = if (img.width(), img.height()) == (tw, th) {
@@ -168,7 +169,69 @@ pub fn normalize(bytes: Vec<u8>, policy: ResizePolicy) -> Result<Normalized, Rej
     encode(&img, format)
 }
 
+/// The source bytes, stored as they are.
+fn kept(
+    bytes: Vec<u8>,
+    format: ImageFormat,
+    size: (u32, u32),
+    channels: u8,
+    depth: u8,
+) -> Normalized {
+    let info = ImageInfo {
+        format,
+        width: size.0,
+        height: size.1,
+        channels,
+        bit_depth: depth,
+    };
+    Normalized {
+        bytes,
+        info,
+        kept_original: true,
+    }
+}
+
+/// What becomes of a PNG decoded by [`crate::pngdec`].
+enum PngOutcome {
+    /// Stored resized.
+    Resized(DynamicImage),
+    /// Stored as it is.
+    Keep { channels: u8, depth: u8 },
+}
+
+fn resize_png(d: crate::pngdec::Decoded<'_>, w: u32, h: u32) -> Result<PngOutcome, Rejection> {
+    if (d.width, d.height) == (w, h) {
+        return Ok(PngOutcome::Keep {
+            channels: d.channels,
+            depth: d.depth,
+        });
+    }
+    let color = match (d.channels, d.depth) {
+        (1, 8) => image::ColorType::L8,
+        (1, _) => image::ColorType::L16,
+        (_, 8) => image::ColorType::Rgb8,
+        _ => image::ColorType::Rgb16,
+    };
+    let src = d
+        .view()
+        .map_err(|e| reject("corrupt-image", format!("cannot resize: {e}")))?;
+    let mut dst = DynamicImage::new(w, h, color);
+    Resizer::new()
+        .resize(&src, &mut dst, &resize_options())
+        .map_err(|e| reject("corrupt-image", format!("cannot resize: {e}")))?;
+    Ok(PngOutcome::Resized(dst))
+}
+
+fn resize_options() -> ResizeOptions {
+    ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom))
+}
+
 fn dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), Rejection> {
+    if format == ImageFormat::Jpeg {
+        if let Some(size) = crate::jpeg::dimensions(bytes) {
+            return Ok(size);
+        }
+    }
     let reader = ImageReader::with_format(Cursor::new(bytes), codec(format));
     let decoder = reader
         .into_decoder()
@@ -253,9 +316,8 @@ fn convert(img: DynamicImage, channels: u8, depth: u8, format: ImageFormat) -> D
 
 fn resize(img: &DynamicImage, w: u32, h: u32) -> Result<DynamicImage, Rejection> {
     let mut dst = DynamicImage::new(w, h, img.color());
-    let opts = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
     Resizer::new()
-        .resize(img, &mut dst, &opts)
+        .resize(img, &mut dst, &resize_options())
         .map_err(|e| reject("corrupt-image", format!("cannot resize: {e}")))?;
     Ok(dst)
 }
@@ -263,10 +325,18 @@ fn resize(img: &DynamicImage, w: u32, h: u32) -> Result<DynamicImage, Rejection>
 fn encode(img: &DynamicImage, format: ImageFormat) -> Result<Normalized, Rejection> {
     let mut out = Vec::new();
     let res = match format {
-        ImageFormat::Jpeg => {
-            let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY);
-            img.write_with_encoder(enc)
-        }
+        ImageFormat::Jpeg => match crate::jpeg::encode(img, JPEG_QUALITY) {
+            Some(Ok(bytes)) => {
+                out = bytes;
+                Ok(())
+            }
+            Some(Err(e)) => return Err(reject("corrupt-image", format!("cannot re-encode: {e}"))),
+            None => {
+                let enc =
+                    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY);
+                img.write_with_encoder(enc)
+            }
+        },
         ImageFormat::Png => {
             let enc = image::codecs::png::PngEncoder::new_with_quality(
                 &mut out,

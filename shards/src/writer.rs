@@ -64,17 +64,77 @@ pub struct FinishedShard {
     pub file: tempfile::TempPath,
 }
 
+/// Passes bytes to the spool file while hashing them twice in the same pass: the whole file, and
+/// the segment between consecutive cut points (the leading magic, each row group, the footer).
 struct HashingWriter {
     inner: BufWriter<File>,
     hash: Sha256,
+    segment: Sha256,
     bytes: u64,
+    /// Offsets not yet reached at which the current segment ends, ascending.
+    cuts: std::collections::VecDeque<u64>,
+    /// Finished segments: (start, end, SHA-256).
+    segments: Vec<(u64, u64, [u8; 32])>,
+    segment_start: u64,
+}
+
+impl HashingWriter {
+    fn new(file: File) -> Self {
+        HashingWriter {
+            inner: BufWriter::with_capacity(1 << 20, file),
+            hash: Sha256::new(),
+            segment: Sha256::new(),
+            bytes: 0,
+            // The leading magic is a segment of its own, hashed by no row group.
+            cuts: [4].into(),
+            segments: Vec::new(),
+            segment_start: 0,
+        }
+    }
+
+    /// Ends the current segment at `offset` (not before the bytes seen so far).
+    fn cut_at(&mut self, offset: u64) {
+        let last = self.cuts.back().copied().unwrap_or(self.segment_start);
+        if offset > last.max(self.segment_start) {
+            self.cuts.push_back(offset);
+        }
+        self.take_cuts(&[]);
+    }
+
+    /// Hashes `data` into the segments, closing each one whose cut it reaches.
+    fn take_cuts(&mut self, mut data: &[u8]) {
+        while let Some(&cut) = self.cuts.front() {
+            let k = cut.saturating_sub(self.bytes) as usize;
+            if k > data.len() {
+                break;
+            }
+            self.segment.update(&data[..k]);
+            self.bytes += k as u64;
+            data = &data[k..];
+            let digest = std::mem::take(&mut self.segment).finalize().into();
+            self.segments.push((self.segment_start, cut, digest));
+            self.segment_start = cut;
+            self.cuts.pop_front();
+        }
+        self.segment.update(data);
+        self.bytes += data.len() as u64;
+    }
+
+    /// Closes the last segment at the end of the file; returns the file's hash.
+    fn finish(&mut self) -> [u8; 32] {
+        let end = self.bytes;
+        let digest = std::mem::take(&mut self.segment).finalize().into();
+        self.segments.push((self.segment_start, end, digest));
+        self.segment_start = end;
+        std::mem::take(&mut self.hash).finalize().into()
+    }
 }
 
 impl Write for HashingWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.hash.update(&buf[..n]);
-        self.bytes += n as u64;
+        self.take_cuts(&buf[..n]);
         Ok(n)
     }
 
@@ -187,11 +247,7 @@ impl ShardWriter {
             .tempfile_in(&self.spool)
             .map_err(|e| Error::io(&self.spool, e))?;
         let (f, path) = file.into_parts();
-        let sink = HashingWriter {
-            inner: BufWriter::with_capacity(1 << 20, f),
-            hash: Sha256::new(),
-            bytes: 0,
-        };
+        let sink = HashingWriter::new(f);
         let writer = ArrowWriter::try_new(sink, schema(), Some(properties(&self.opts)?))
             .map_err(|e| Error::parquet(path.display().to_string(), e))?;
         Ok(OpenShard {
@@ -211,9 +267,9 @@ impl ShardWriter {
         let meta = open.writer.finish().map_err(|e| Error::parquet(&path, e))?;
         let sink = open.writer.inner_mut();
         sink.flush().map_err(|e| Error::io(&*open.file, e))?;
-        let sha256 = hex::encode(std::mem::take(&mut sink.hash).finalize());
+        let sha256 = hex::encode(sink.finish());
         let bytes = sink.bytes;
-        let (row_group_sha256, footer_sha256) = block_hashes(&open.file, &meta, bytes)?;
+        let (row_group_sha256, footer_sha256) = block_hashes(&sink.segments, &meta, &path)?;
         let entry = ShardEntry {
             path,
             split: self.split.clone(),
@@ -264,20 +320,41 @@ pub fn footer_start(meta: &ParquetMetaData) -> u64 {
         .unwrap_or(4)
 }
 
-/// SHA-256 of each row group's bytes and of the footer, read back from the finished file.
-fn block_hashes(file: &Path, meta: &ParquetMetaData, len: u64) -> Result<(Vec<String>, String)> {
-    use std::os::unix::fs::FileExt;
-    let f = File::open(file).map_err(|e| Error::io(file, e))?;
-    let hash = |r: std::ops::Range<u64>| -> Result<String> {
-        let mut buf = vec![0u8; (r.end - r.start) as usize];
-        f.read_exact_at(&mut buf, r.start)
-            .map_err(|e| Error::io(file, e))?;
-        Ok(hex::encode(Sha256::digest(&buf)))
+/// SHA-256 of each row group's bytes and of the footer, taken from the segments hashed while
+/// the file was written: after the leading magic, one segment per row group and the footer.
+/// The ranges are checked against the Parquet metadata, so a writer that laid the file out
+/// differently fails here instead of recording wrong hashes.
+fn block_hashes(
+    segments: &[(u64, u64, [u8; 32])],
+    meta: &ParquetMetaData,
+    path: &str,
+) -> Result<(Vec<String>, String)> {
+    let n = meta.num_row_groups();
+    let mismatch = |what: String| Error::Parquet {
+        path: path.to_string(),
+        reason: format!("row-group hashing out of step with the file layout: {what}"),
     };
-    let groups = (0..meta.num_row_groups())
-        .map(|i| hash(row_group_range(meta, i)))
-        .collect::<Result<Vec<_>>>()?;
-    Ok((groups, hash(footer_start(meta)..len)?))
+    if segments.len() != n + 2 {
+        return Err(mismatch(format!(
+            "{} segments for {n} row groups",
+            segments.len()
+        )));
+    }
+    let mut groups = Vec::with_capacity(n);
+    for (i, &(start, end, digest)) in segments[1..=n].iter().enumerate() {
+        let want = row_group_range(meta, i);
+        if want != (start..end) {
+            return Err(mismatch(format!(
+                "row group {i} is {want:?}, hashed {start}..{end}"
+            )));
+        }
+        groups.push(hex::encode(digest));
+    }
+    let (start, _, digest) = segments[n + 1];
+    if start != footer_start(meta) {
+        return Err(mismatch(format!("footer starts at {start}")));
+    }
+    Ok((groups, hex::encode(digest)))
 }
 
 fn close_row_group(open: &mut OpenShard, path: &str) -> Result<()> {
@@ -286,6 +363,8 @@ fn close_row_group(open: &mut OpenShard, path: &str) -> Result<()> {
         return Ok(());
     }
     open.writer.flush().map_err(|e| Error::parquet(path, e))?;
+    let end = open.writer.bytes_written() as u64;
+    open.writer.inner_mut().cut_at(end);
     open.row_groups.push(open.rg_rows);
     open.rg_rows = 0;
     open.rg_bytes = 0;
