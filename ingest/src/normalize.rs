@@ -227,10 +227,10 @@ fn resize_options() -> ResizeOptions {
 }
 
 fn dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), Rejection> {
-    if format == ImageFormat::Jpeg {
-        if let Some(size) = crate::jpeg::dimensions(bytes) {
-            return Ok(size);
-        }
+    if format == ImageFormat::Jpeg
+        && let Some(size) = crate::jpeg::dimensions(bytes)
+    {
+        return Ok(size);
     }
     let reader = ImageReader::with_format(Cursor::new(bytes), codec(format));
     let decoder = reader
