@@ -130,11 +130,29 @@ impl HashingWriter {
     }
 }
 
+/// Writes at least this long hash the file and the segment on two threads.
+const PARALLEL_HASH_BYTES: usize = 1 << 20;
+
 impl Write for HashingWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.take_cuts(&buf[..n]);
+        let data = &buf[..n];
+        if n < PARALLEL_HASH_BYTES {
+            self.hash.update(data);
+            self.take_cuts(data);
+            return Ok(n);
+        }
+        // A row group's pages arrive in large writes, all at once when the group is closed;
+        // hashing them twice in a row would hold up the whole pipeline at the end of a shard.
+        let mut file_hash = std::mem::take(&mut self.hash);
+        std::thread::scope(|scope| {
+            let whole = scope.spawn(move || {
+                file_hash.update(data);
+                file_hash
+            });
+            self.take_cuts(data);
+            self.hash = whole.join().expect("hashing cannot panic");
+        });
         Ok(n)
     }
 
@@ -411,6 +429,27 @@ mod tests {
         e2.sha256 = crate::sha256_hex(&bad);
         let err = verify_shard_bytes(&e2, &bytes::Bytes::from(bad)).unwrap_err();
         assert!(err.to_string().contains("row group 1"), "{err}");
+    }
+
+    #[test]
+    fn pages_of_a_megabyte_and_more_hash_the_same_as_a_read_back() {
+        let opts = WriterOptions {
+            row_group_bytes: 3 << 20,
+            shard_bytes: 1 << 30,
+            zstd_level: 1,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = ShardWriter::new("train", 0, dir.path(), opts);
+        for i in 0..5usize {
+            let mut r = sample(&format!("big{i}"), 0);
+            r.image = (0..1_500_000).map(|j: usize| (j * 31 + i) as u8).collect();
+            assert!(w.push(r).unwrap().is_none());
+        }
+        let s = w.finish().unwrap().unwrap();
+        let bytes = bytes::Bytes::from(std::fs::read(&s.file).unwrap());
+        assert_eq!(s.entry.row_groups, vec![3, 2]);
+        assert_eq!(crate::sha256_hex(&bytes), s.entry.sha256);
+        verify_shard_bytes(&s.entry, &bytes).unwrap();
     }
 
     fn write_all(n: usize, opts: WriterOptions) -> (tempfile::TempDir, Vec<FinishedShard>) {
