@@ -271,6 +271,24 @@ pub struct ConvertArgs {
 pub enum BenchCommand {
     /// Stream shards through the real reader and augmentation pool and report samples/s.
     Loader(BenchLoaderArgs),
+    /// Validate (and resize) every JPEG and PNG under a folder as ingest would, writing nothing,
+    /// and report images/s: how fast this machine can check a dataset's images.
+    Decode(BenchDecodeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchDecodeArgs {
+    /// Folder searched recursively for .jpg, .jpeg and .png files.
+    pub dir: std::path::PathBuf,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Resize policy as in ingest; `none` validates only.
+    #[arg(long, default_value = "max-side=512")]
+    pub resize: String,
+    /// Print one JSON object instead of the summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// What the loader reads and how; shared by `bench loader` and `inspect --sample`.

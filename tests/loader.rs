@@ -129,3 +129,62 @@ fn bad_loader_arguments_are_one_line() {
         assert!(lines[0].contains(needle), "{args:?}: {}", lines[0]);
     }
 }
+
+fn image_count(dir: &std::path::Path) -> u64 {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            n += image_count(&p);
+        } else if matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("jpg" | "jpeg" | "png")
+        ) {
+            n += 1;
+        }
+    }
+    n
+}
+
+#[test]
+fn bench_decode_counts_every_image_and_each_rejection() {
+    let d = tempfile::tempdir().unwrap();
+    synth("pmc-oa", d.path(), 30, 3);
+    let nested = d.path().join("extra/deeper");
+    std::fs::create_dir_all(&nested).unwrap();
+    let some_jpeg = std::fs::read_dir(
+        d.path()
+            .join("caption_T060_filtered_top4_sep_v0_subfigures"),
+    )
+    .unwrap()
+    .map(|e| e.unwrap().path())
+    .find(|p| {
+        p.extension().is_some_and(|e| e == "jpg") && std::fs::metadata(p).unwrap().len() > 2000
+    })
+    .expect("a synthesised JPEG");
+    let cut = std::fs::read(some_jpeg).unwrap()[..1500].to_vec();
+    std::fs::write(nested.join("cut.jpg"), cut).unwrap();
+    std::fs::write(nested.join("note.png"), b"not a picture").unwrap();
+    let total = image_count(d.path());
+    let dir = d.path().to_str().unwrap();
+    let r = json(&ok(&["bench", "decode", dir, "--json", "--workers", "2"]));
+    assert_eq!(r["images"].as_u64().unwrap(), total);
+    let rejected = r["rejected"].as_object().unwrap();
+    let bad: u64 = rejected.values().map(|v| v.as_u64().unwrap()).sum();
+    let good = r["kept_original"].as_u64().unwrap() + r["reencoded"].as_u64().unwrap();
+    assert_eq!(good + bad, total, "{r}");
+    assert!(rejected["unsupported-format"].as_u64().unwrap() >= 1, "{r}");
+    assert!(rejected["corrupt-image"].as_u64().unwrap() >= 1, "{r}");
+    // Validation alone rejects the same files; the policy is the only difference.
+    let v = json(&ok(&["bench", "decode", dir, "--json", "--resize", "none"]));
+    assert_eq!(v["rejected"], r["rejected"]);
+    assert_eq!(v["resize"], "none");
+    // A bad policy is one line and a non-zero exit.
+    let e = run(&["bench", "decode", dir, "--resize", "wide=3"]);
+    assert!(
+        !e.ok && e.stderr.trim().lines().count() == 1,
+        "{}",
+        e.stderr
+    );
+    assert!(e.stderr.contains("--resize"), "{}", e.stderr);
+}

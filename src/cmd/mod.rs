@@ -29,6 +29,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::Inspect(a) => inspect::run(a, out),
         Command::Splits(a) => splits::run(a, out),
         Command::Bench(BenchCommand::Loader(a)) => bench::loader(a, out),
+        Command::Bench(BenchCommand::Decode(a)) => bench::decode(a, out),
         Command::Train(a) => train::run(a, out),
         Command::Tokenizer(TokenizerCommand::Train(a)) => tokenizer::train(a, out),
         Command::Model(ModelCommand::Forward(a)) => forward::run(a, out),
