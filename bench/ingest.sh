@@ -56,7 +56,7 @@ name, n, mb, cores = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.ar
 tu, tb, tf, td, tv = map(float, sys.argv[5:10])
 rate = lambda t: n / t
 print(f"\n[{name}] {n} images, {mb} MB, {cores} cores (median of the repeats)")
-print(f"  {'':<30}{'seconds':>9}{'images/s':>11}{'per core':>11}")
+print(f"  {'':<32}{'seconds':>9}{'images/s':>11}{'per core':>11}")
 rows = (
     ("unimlip ingest", tu, cores),
     ("python PIL+pyarrow", tb, cores),
@@ -65,7 +65,7 @@ rows = (
     ("unimlip validate only", tv, cores),
 )
 for label, t, c in rows:
-    print(f"  {label:<30}{t:>9.2f}{rate(t):>11.1f}{rate(t) / c:>11.1f}")
+    print(f"  {label:<32}{t:>9.2f}{rate(t):>11.1f}{rate(t) / c:>11.1f}")
 print(f"  unimlip / baseline (per core): {tb / tu:.2f}x")
 print(f"  unimlip time / I/O floor time: {tu / tf:.2f}x (1.00 = at the floor)")
 print(f"  baseline / validate-only: {tb / tv:.2f}x (the most any fully validating ingest on these decoders can reach)")
