@@ -1,40 +1,24 @@
-//! `unimlip`: ingest medical image–text datasets into checksummed Parquet shards, inspect them,
-//! and (in later stages) stream them into Uni-Mlip training and evaluation.
+//! `unimlip`: ingest medical image–text datasets into checksummed Parquet shards, inspect,
+//! split, stream and benchmark them. It links no libtorch, so it starts at once; the training and
+//! evaluation commands (train, tokenizer, model, convert, eval, report, demo) run in
+//! `unimlip-torch`, which it starts in its place with the same arguments. The two binaries share
+//! the argument parser and the data commands' sources.
 
+// Shared with unimlip-torch, whose commands use parts these do not.
+#[allow(dead_code)]
 mod cli;
-mod cmd;
+mod entry;
+#[allow(dead_code)]
 mod fmt;
+mod handoff;
+#[allow(dead_code)]
 mod progress;
 
-use std::io::Write;
-use std::process::ExitCode;
+mod cmd {
+    //! The commands that need no libtorch.
+    include!("cmd/light.rs");
+}
 
-use clap::Parser;
-
-/// mimalloc reuses freed pages where the system allocator hands large batch buffers back to the
-/// kernel and faults fresh zeroed ones in for the next batch.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn main() -> ExitCode {
-    let args = cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("UNIMLIP_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let mut out = std::io::stdout().lock();
-    match cmd::run(args, &mut out) {
-        Ok(code) => {
-            let _ = out.flush();
-            code
-        }
-        Err(e) => {
-            let _ = out.flush();
-            eprintln!("unimlip: error: {e:#}");
-            ExitCode::from(1)
-        }
-    }
+fn main() -> std::process::ExitCode {
+    entry::main_with(cmd::run_light)
 }

@@ -118,3 +118,57 @@ fn bad_arguments_and_inputs_give_one_clear_line() {
         "--overwrite",
     );
 }
+
+/// `unimlip` links no libtorch; a training or evaluation command is run by `unimlip-torch`,
+/// with the same one-line errors, and a missing `unimlip-torch` is one line too.
+#[test]
+fn torch_commands_run_in_unimlip_torch_and_the_data_commands_need_no_libtorch() {
+    match std::process::Command::new("readelf")
+        .arg("-d")
+        .arg(bin())
+        .output()
+    {
+        Ok(o) => {
+            let dynamic = String::from_utf8_lossy(&o.stdout);
+            assert!(
+                o.status.success() && dynamic.contains("NEEDED"),
+                "{dynamic}"
+            );
+            assert!(
+                !dynamic.contains("libtorch"),
+                "unimlip links libtorch:\n{dynamic}"
+            );
+            assert!(
+                !dynamic.contains("libc10"),
+                "unimlip links libc10:\n{dynamic}"
+            );
+        }
+        Err(_) => {
+            require_tool("readelf");
+        }
+    }
+    let d = tempfile::tempdir().unwrap();
+    let missing = d.path().join("missing.toml");
+    let m = missing.to_str().unwrap();
+    // Handed over: the error comes from unimlip-torch reading the config.
+    one_line_error(&["train", "--config", m], "missing.toml");
+    let r = run_env(
+        &["train", "--config", m],
+        &[("UNIMLIP_TORCH_BIN", "/nonexistent/unimlip-torch")],
+    );
+    assert!(!r.ok);
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("needs libtorch") && r.stderr.contains("/nonexistent/unimlip-torch"),
+        "{}",
+        r.stderr
+    );
+    // The data commands never look for it.
+    let out = d.path().join("s");
+    let s = out.to_str().unwrap();
+    let r = run_env(
+        &["synth", "--dataset", "roco", "--out", s, "--n", "16"],
+        &[("UNIMLIP_TORCH_BIN", "/nonexistent/unimlip-torch")],
+    );
+    assert!(r.ok, "{}", r.stderr);
+}

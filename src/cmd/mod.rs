@@ -1,35 +1,24 @@
-//! One module per subcommand; `run` dispatches.
+//! One module per subcommand. `unimlip` runs those of `light.rs` (`run_light`); `unimlip-torch`
+//! runs all of them (`run`).
 
-mod bench;
 mod convert;
 mod demo;
 mod eval;
 mod forward;
-mod ingest;
-mod inspect;
-mod loader;
 mod report;
-mod splits;
-mod synth;
 mod tokenizer;
 mod train;
+
+include!("light.rs");
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use crate::cli::{
-    BenchCommand, Cli, Command, ConvertCommand, EvalCommand, ModelCommand, TokenizerCommand,
-};
+use crate::cli::{Cli, Command, ConvertCommand, EvalCommand, ModelCommand, TokenizerCommand};
 
-/// Runs a parsed command line, writing results to `out`.
+/// Runs any command (the `unimlip-torch` binary).
 pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Synth(a) => synth::run(a, out),
-        Command::Ingest(a) => ingest::run(a, out),
-        Command::Inspect(a) => inspect::run(a, out),
-        Command::Splits(a) => splits::run(a, out),
-        Command::Bench(BenchCommand::Loader(a)) => bench::loader(a, out),
-        Command::Bench(BenchCommand::Decode(a)) => bench::decode(a, out),
         Command::Train(a) => train::run(a, out),
         Command::Tokenizer(TokenizerCommand::Train(a)) => tokenizer::train(a, out),
         Command::Model(ModelCommand::Forward(a)) => forward::run(a, out),
@@ -39,5 +28,6 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::Eval(EvalCommand::Vqa(a)) => eval::vqa(a, out),
         Command::Report(a) => report::run(a, out),
         Command::Demo(a) => demo::run(a, out),
+        command => run_light(Cli { command }, out),
     }
 }

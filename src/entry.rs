@@ -1,0 +1,39 @@
+//! What both binaries do around a command: the allocator, argument parsing, logging, and the
+//! one-line error.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// mimalloc reuses freed pages where the system allocator hands large batch buffers back to the
+/// kernel and faults fresh zeroed ones in for the next batch.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// A command dispatcher: `cmd::run_light` or `cmd::run`.
+pub type Runner = fn(crate::cli::Cli, &mut dyn Write) -> anyhow::Result<ExitCode>;
+
+/// Parses the command line, sets up logging, runs the command and prints any error as one line.
+pub fn main_with(run: Runner) -> ExitCode {
+    let args = crate::cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("UNIMLIP_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut out = std::io::stdout().lock();
+    match run(args, &mut out) {
+        Ok(code) => {
+            let _ = out.flush();
+            code
+        }
+        Err(e) => {
+            let _ = out.flush();
+            eprintln!("unimlip: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
