@@ -17,6 +17,8 @@ pub fn exec_torch() -> anyhow::Result<ExitCode> {
         "this command needs libtorch, which lives in `{}`: not found (build it with `cargo build --release`, which makes both binaries, or set {TORCH_BIN_ENV})",
         exe.display()
     );
+    // unimlip-torch runs with the kernel's huge-page policy, as when started directly.
+    let _ = nix::sys::prctl::set_thp_disable(false);
     let err = Command::new(&exe)
         .arg0("unimlip")
         .args(std::env::args_os().skip(1))
