@@ -5,12 +5,33 @@ use std::collections::BTreeMap;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
+/// The default number of items in flight: a few per worker.
+pub fn default_window(workers: usize) -> usize {
+    workers.max(1) * 8 + 16
+}
+
 /// Maps `items` through `work` on `workers` threads and feeds the results, in input order,
 /// to `sink`. Stops at the first error from the iterator (returned through `sink`'s caller
 /// as the item) or from `sink`.
-pub fn ordered_map<T, R, E, I, W, S>(
+pub fn ordered_map<T, R, E, I, W, S>(items: I, workers: usize, work: W, sink: S) -> Result<(), E>
+where
+    T: Send,
+    R: Send,
+    E: Send,
+    I: Iterator<Item = Result<T, E>> + Send,
+    W: Fn(T) -> R + Sync,
+    S: FnMut(R) -> Result<(), E>,
+{
+    ordered_map_window(items, workers, default_window(workers), work, sink)
+}
+
+/// [`ordered_map`] with at most `window` items between the iterator and the sink. A larger
+/// window lets the workers run on while the sink is busy (closing a row group), at the cost of
+/// holding that many results.
+pub fn ordered_map_window<T, R, E, I, W, S>(
     items: I,
     workers: usize,
+    window: usize,
     work: W,
     mut sink: S,
 ) -> Result<(), E>
@@ -23,7 +44,7 @@ where
     S: FnMut(R) -> Result<(), E>,
 {
     let workers = workers.max(1);
-    let window = workers * 8 + 16;
+    let window = window.max(1);
     std::thread::scope(|scope| {
         let (job_tx, job_rx) = bounded::<(u64, T)>(window);
         let (res_tx, res_rx) = bounded::<(u64, Result<R, E>)>(window);
@@ -118,6 +139,32 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, (0..500).map(|i| i * 2).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn never_more_than_the_window_in_flight() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (started, mut finished, mut most) = (AtomicUsize::new(0), 0usize, 0usize);
+        ordered_map_window(
+            (0..400u64).map(Ok::<_, String>),
+            3,
+            7,
+            |i| {
+                started.fetch_add(1, Ordering::SeqCst);
+                if i % 5 == 0 {
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                }
+                i
+            },
+            |_| {
+                finished += 1;
+                most = most.max(started.load(Ordering::SeqCst) - finished);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(finished, 400);
+        assert!(most <= 7, "{most} items in flight with a window of 7");
     }
 
     #[test]
