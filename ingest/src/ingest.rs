@@ -22,7 +22,7 @@ use crate::input::{Input, Pending};
 use crate::journal::{self, JOURNAL_DIR, JournalEntry, Kept};
 use crate::normalize::{ResizePolicy, normalize};
 use crate::parts::{PartFile, Partition};
-use crate::pool::ordered_map_window;
+use crate::pool::ordered_map;
 use crate::source::{Fetch, Source};
 use crate::{Error, Result};
 
@@ -338,7 +338,7 @@ impl<'a> Run<'a> {
             Err(_) => true,
         });
         let resize = opts.resize;
-        ordered_map_window(
+        ordered_map(
             inputs,
             opts.workers,
             resize.pool_window(opts.workers),

@@ -27,14 +27,21 @@ thread_local! {
     static TURBO_OUT: std::cell::RefCell<Option<turbojpeg::Compressor>> = const { std::cell::RefCell::new(None) };
 }
 
-/// The width and height in a JPEG's frame header, read by libjpeg-turbo without decoding.
-pub fn dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+/// Runs `f` with this thread's libjpeg-turbo decompressor (`None` if it cannot be created).
+fn with_decompressor<R>(f: impl FnOnce(&mut turbojpeg::Decompressor) -> Option<R>) -> Option<R> {
     TURBO.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
             *slot = turbojpeg::Decompressor::new().ok();
         }
-        let h = slot.as_mut()?.read_header(bytes).ok()?;
+        f(slot.as_mut()?)
+    })
+}
+
+/// The width and height in a JPEG's frame header, read by libjpeg-turbo without decoding.
+pub fn dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    with_decompressor(|d| {
+        let h = d.read_header(bytes).ok()?;
         Some((u32::try_from(h.width).ok()?, u32::try_from(h.height).ok()?))
     })
 }
@@ -82,12 +89,7 @@ fn turbo_scale(w: usize, h: usize, min_w: u32, min_h: u32) -> turbojpeg::Scaling
 
 fn turbo(bytes: &[u8], min_w: u32, min_h: u32) -> Option<Result<DynamicImage, String>> {
     use turbojpeg::{Colorspace, Image, PixelFormat as P};
-    TURBO.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            *slot = turbojpeg::Decompressor::new().ok();
-        }
-        let d = slot.as_mut()?;
+    with_decompressor(|d| {
         let header = d.read_header(bytes).ok()?;
         let (format, channels) = match header.colorspace {
             Colorspace::Gray => (P::GRAY, 1),

@@ -50,6 +50,6 @@ pub use input::{Input, Pending};
 pub use journal::JOURNAL_DIR;
 pub use normalize::{MAX_PIXELS, Normalized, Rejection, ResizePolicy, normalize, sniff};
 pub use parts::{PARTS_DIR, PartFile, Partition, commit_parts};
-pub use pool::{default_window, ordered_map, ordered_map_window};
+pub use pool::{default_window, ordered_map};
 pub use report::{Sections, sections};
 pub use source::{Fetch, Source};

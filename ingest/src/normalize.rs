@@ -3,13 +3,14 @@
 //! An image is kept byte for byte when it is a JPEG or PNG with one or three channels that the
 //! policy does not resize. Otherwise it is resized with `fast_image_resize` (Catmull-Rom, the
 //! bicubic kernel) and re-encoded in its own format: JPEG at quality 90 (colour with 4:2:0
-//! chroma subsampling, as PIL saves it), PNG with fast compression and its bit depth kept. Alpha is dropped (radiographs and figures carry none that
-//! matters); greyscale stays one channel.
+//! chroma subsampling, as PIL saves it), PNG with fast compression and its bit depth kept.
+//! Alpha is dropped (radiographs and figures carry none that matters); greyscale stays one
+//! channel.
 
 use std::io::Cursor;
 use std::str::FromStr;
 
-use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::{FilterType, IntoImageView, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, ImageDecoder, ImageReader};
 use unimlip_shards::{ImageFormat, ImageInfo};
 
@@ -228,14 +229,16 @@ fn resize_png(d: crate::pngdec::Decoded<'_>, w: u32, h: u32) -> Result<PngOutcom
         .view()
         .map_err(|e| reject("corrupt-image", format!("cannot resize: {e}")))?;
     let mut dst = DynamicImage::new(w, h, color);
-    Resizer::new()
-        .resize(&src, &mut dst, &resize_options())
-        .map_err(|e| reject("corrupt-image", format!("cannot resize: {e}")))?;
+    resize_into(&src, &mut dst)?;
     Ok(PngOutcome::Resized(dst))
 }
 
-fn resize_options() -> ResizeOptions {
-    ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom))
+/// Resizes `src` to `dst`'s size with the bicubic (Catmull-Rom) kernel.
+fn resize_into(src: &impl IntoImageView, dst: &mut DynamicImage) -> Result<(), Rejection> {
+    let opts = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
+    Resizer::new()
+        .resize(src, dst, &opts)
+        .map_err(|e| reject("corrupt-image", format!("cannot resize: {e}")))
 }
 
 fn dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), Rejection> {
@@ -328,9 +331,7 @@ fn convert(img: DynamicImage, channels: u8, depth: u8, format: ImageFormat) -> D
 
 fn resize(img: &DynamicImage, w: u32, h: u32) -> Result<DynamicImage, Rejection> {
     let mut dst = DynamicImage::new(w, h, img.color());
-    Resizer::new()
-        .resize(img, &mut dst, &resize_options())
-        .map_err(|e| reject("corrupt-image", format!("cannot resize: {e}")))?;
+    resize_into(img, &mut dst)?;
     Ok(dst)
 }
 

@@ -11,24 +11,11 @@ pub fn default_window(workers: usize) -> usize {
 }
 
 /// Maps `items` through `work` on `workers` threads and feeds the results, in input order,
-/// to `sink`. Stops at the first error from the iterator (returned through `sink`'s caller
-/// as the item) or from `sink`.
-pub fn ordered_map<T, R, E, I, W, S>(items: I, workers: usize, work: W, sink: S) -> Result<(), E>
-where
-    T: Send,
-    R: Send,
-    E: Send,
-    I: Iterator<Item = Result<T, E>> + Send,
-    W: Fn(T) -> R + Sync,
-    S: FnMut(R) -> Result<(), E>,
-{
-    ordered_map_window(items, workers, default_window(workers), work, sink)
-}
-
-/// [`ordered_map`] with at most `window` items between the iterator and the sink. A larger
-/// window lets the workers run on while the sink is busy (closing a row group), at the cost of
-/// holding that many results.
-pub fn ordered_map_window<T, R, E, I, W, S>(
+/// to `sink`, with at most `window` items between the iterator and the sink ([`default_window`]
+/// unless the caller knows better: a larger window lets the workers run on while the sink is
+/// busy, at the cost of holding that many results). Stops at the first error from the iterator
+/// (returned through `sink`'s caller as the item) or from `sink`.
+pub fn ordered_map<T, R, E, I, W, S>(
     items: I,
     workers: usize,
     window: usize,
@@ -126,6 +113,7 @@ mod tests {
         ordered_map(
             items,
             4,
+            default_window(4),
             |i| {
                 if i % 7 == 0 {
                     std::thread::sleep(std::time::Duration::from_micros(300));
@@ -145,7 +133,7 @@ mod tests {
     fn never_more_than_the_window_in_flight() {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let (started, mut finished, mut most) = (AtomicUsize::new(0), 0usize, 0usize);
-        ordered_map_window(
+        ordered_map(
             (0..400u64).map(Ok::<_, String>),
             3,
             7,
@@ -174,6 +162,7 @@ mod tests {
         let r = ordered_map(
             items,
             3,
+            default_window(3),
             |i| i,
             |i| {
                 seen += 1;
@@ -201,6 +190,7 @@ mod tests {
         let r = ordered_map(
             items,
             2,
+            default_window(2),
             |i| i,
             |i| {
                 seen.push(i);

@@ -95,7 +95,7 @@ impl HashingWriter {
     /// Ends the current segment at `offset` (not before the bytes seen so far).
     fn cut_at(&mut self, offset: u64) {
         let last = self.cuts.back().copied().unwrap_or(self.segment_start);
-        if offset > last.max(self.segment_start) {
+        if offset > last {
             self.cuts.push_back(offset);
         }
         self.take_cuts(&[]);

@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use unimlip_ingest::{ResizePolicy, normalize, ordered_map_window};
+use unimlip_ingest::{ResizePolicy, normalize, ordered_map};
 use unimlip_loader::Loader;
 
 use crate::cli::{BenchDecodeArgs, BenchLoaderArgs};
@@ -117,7 +117,7 @@ pub fn decode(a: BenchDecodeArgs, out: &mut dyn Write) -> anyhow::Result<ExitCod
     let (mut kept, mut reencoded, mut source_bytes) = (0u64, 0u64, 0u64);
     let mut rejected: BTreeMap<&str, u64> = BTreeMap::new();
     let t0 = Instant::now();
-    ordered_map_window(
+    ordered_map(
         files.iter().map(Ok::<_, anyhow::Error>),
         workers,
         policy.pool_window(workers),
