@@ -170,7 +170,7 @@ pub struct VqaArgs {
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// The run config (TOML; see `unimlip_trainer::train::TrainConfig`).
+    /// The run config (TOML; see `unimlip_trainer::TrainConfig`).
     #[arg(long)]
     pub config: std::path::PathBuf,
     /// Read these datasets instead of the config's sources (repeat to mix; URL@WEIGHT).

@@ -1,23 +1,8 @@
 //! `unimlip`: ingest medical image–text datasets into checksummed Parquet shards, inspect,
 //! split, stream and benchmark them. It links no libtorch, so it starts at once; the training and
 //! evaluation commands (train, tokenizer, model, convert, eval, report, demo) run in
-//! `unimlip-torch`, which it starts in its place with the same arguments. The two binaries share
-//! the argument parser and the data commands' sources.
-
-// Shared with unimlip-torch, whose commands use parts these do not.
-#[allow(dead_code)]
-mod cli;
-mod entry;
-#[allow(dead_code)]
-mod fmt;
-mod handoff;
-#[allow(dead_code)]
-mod progress;
-
-mod cmd {
-    //! The commands that need no libtorch.
-    include!("cmd/light.rs");
-}
+//! `unimlip-torch`, which it starts in its place with the same arguments. Both binaries are
+//! built on the `unimlip` library (`src/lib.rs`).
 
 fn main() -> std::process::ExitCode {
     // Transparent huge pages (`always` on many distributions) make every fresh region the
@@ -25,5 +10,5 @@ fn main() -> std::process::ExitCode {
     // 10-17% of an ingest's CPU time went to `clear_page_erms`, under 1% without them. The
     // flag is this process's own (`handoff` clears it before starting unimlip-torch).
     let _ = nix::sys::prctl::set_thp_disable(true);
-    entry::main_with(cmd::run_light)
+    unimlip::entry::main_with(unimlip::run)
 }

@@ -2,9 +2,11 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// Draws ingest's [`unimlip_ingest::Progress`]: phase, records, rate, elapsed time.
 pub struct Bar(ProgressBar);
 
 impl Bar {
+    /// A bar on standard error, ticking while the ingest runs.
     pub fn new() -> Self {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         let style = ProgressStyle::with_template(
@@ -16,8 +18,15 @@ impl Bar {
         Bar(bar)
     }
 
+    /// Clears the bar.
     pub fn finish(&self) {
         self.0.finish_and_clear();
+    }
+}
+
+impl Default for Bar {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

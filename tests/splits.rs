@@ -204,3 +204,28 @@ fn a_patient_in_train_and_test_fails_loudly_unless_allowed() {
     allowed.push("--allow-patient-overlap");
     ok(&allowed);
 }
+
+#[test]
+fn the_library_runs_a_recipe_in_process_as_the_binary_does() {
+    let d = tempfile::tempdir().unwrap();
+    let roco = ingest_synth("roco", 60, d.path());
+    let args = [
+        "splits",
+        "--data",
+        &roco,
+        "--recipe",
+        "roco-2000",
+        "--n",
+        "10",
+        "--json",
+    ];
+    let by_binary = json(&ok(&args));
+    let in_process = json(&run_in_process(&args).expect("the split builds in-process"));
+    assert_eq!(in_process, by_binary);
+    // Recipe errors come back as one line, from the library's typed error.
+    let e = run_in_process(&["splits", "--data", &roco, "--recipe", "lowdata"]).unwrap_err();
+    assert!(
+        e.contains("recipe `lowdata` is for mimic-cxr") && !e.contains('\n'),
+        "{e}"
+    );
+}

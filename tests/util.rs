@@ -180,3 +180,15 @@ pub fn require_tool(name: &str) -> bool {
     eprintln!("skipped: {name} not installed (run scripts/setup.sh)");
     false
 }
+
+/// Runs a data command in this process through the `unimlip` library (no process start);
+/// returns what it printed, or its one-line error.
+pub fn run_in_process(args: &[&str]) -> Result<String, String> {
+    use clap::Parser;
+    let cli =
+        unimlip::cli::Cli::try_parse_from(std::iter::once("unimlip").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    unimlip::run(cli, &mut out).map_err(|e| format!("{e:#}"))?;
+    Ok(String::from_utf8(out).expect("UTF-8 output"))
+}

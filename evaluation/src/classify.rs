@@ -16,14 +16,13 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Reduction, Tensor};
-use unimlip_loader::{Pipeline, SourceSpec};
+use unimlip_loader::{Loader, Pipeline, SourceSpec};
 use unimlip_shards::splits::{SplitRow, read_split_rows};
 use unimlip_shards::{Manifest, Store};
+use unimlip_trainer::Trained;
 use unimlip_trainer::images_to_device;
-use unimlip_trainer::train::batch::pipeline;
-use unimlip_trainer::trained::Trained;
 
-use crate::features::{ImageSet, encode_images, loader};
+use crate::features::{ImageSet, encode_images};
 use crate::metrics::{MacroAuc, macro_auc};
 use crate::{Error, Result};
 
@@ -406,8 +405,8 @@ fn finetune_epoch(
     device: Device,
 ) -> Result<()> {
     let side = t.config.vision.image_size as u32;
-    let train: Pipeline = pipeline(side, false);
-    let l = loader(vec![source(job, "train")], train, job.threads)?;
+    let train = Pipeline::unimlip_at(side, false);
+    let l = Loader::once(vec![source(job, "train")], train, job.threads)?;
     let cursor = l.start(epoch as u64);
     for batch in l.stream(&cursor, 0, 1)? {
         let batch = batch?;

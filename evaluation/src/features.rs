@@ -2,10 +2,9 @@
 //! id, caption and labels, in the loader's canonical order.
 
 use tch::{Device, Kind, Tensor};
-use unimlip_loader::{Pipeline, SourceSpec};
+use unimlip_loader::{Loader, Pipeline, SourceSpec};
+use unimlip_trainer::UniMlip;
 use unimlip_trainer::images_to_device;
-use unimlip_trainer::model::UniMlip;
-pub use unimlip_trainer::train::eval::{each_once, loader};
 
 use crate::Result;
 
@@ -30,7 +29,7 @@ pub fn encode_images(
     threads: usize,
     device: Device,
 ) -> Result<ImageSet> {
-    let loader = loader(vec![source], Pipeline::eval(side), threads)?;
+    let loader = Loader::once(vec![source], Pipeline::eval(side), threads)?;
     let mut set = ImageSet {
         ids: Vec::new(),
         captions: Vec::new(),
@@ -38,7 +37,7 @@ pub fn encode_images(
         features: Tensor::zeros([0], (Kind::Float, Device::Cpu)),
     };
     let mut chunks = Vec::new();
-    each_once(&loader, None, |batch, keep| -> Result<()> {
+    loader.each_once(None, |batch, keep| -> Result<()> {
         let side = batch.side(0) as usize;
         let mut pixels = Vec::with_capacity(keep.len() * side * side * 3);
         for &i in keep {
@@ -62,7 +61,7 @@ pub fn encode_images(
 /// Encodes captions (unmasked) to projected text features `[N, embed]` on the CPU, in batches.
 pub fn encode_texts(
     model: &UniMlip,
-    tok: &unimlip_trainer::text::TextTokenizer,
+    tok: &unimlip_trainer::TextTokenizer,
     texts: &[String],
     device: Device,
 ) -> Result<Tensor> {

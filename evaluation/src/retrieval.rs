@@ -9,8 +9,8 @@ use tch::{Device, Tensor};
 use unimlip_loader::SourceSpec;
 use unimlip_shards::splits::read_split_rows;
 use unimlip_shards::{Manifest, Store};
-use unimlip_trainer::model::l2_normalize;
-use unimlip_trainer::trained::Trained;
+use unimlip_trainer::Trained;
+use unimlip_trainer::l2_normalize;
 
 use crate::features::{encode_images, encode_texts};
 use crate::metrics::{RetrievalScores, ranks, retrieval_scores, transpose};

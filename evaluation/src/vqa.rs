@@ -11,13 +11,12 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
-use unimlip_loader::{Pipeline, SourceSpec};
+use unimlip_loader::{Loader, Pipeline, SourceSpec};
 use unimlip_shards::{Manifest, Store, fetch_verified, read_shard};
+use unimlip_trainer::Trained;
 use unimlip_trainer::images_to_device;
-use unimlip_trainer::model::{Fusion, l2_normalize};
-use unimlip_trainer::trained::Trained;
+use unimlip_trainer::{Fusion, l2_normalize};
 
-use crate::features::{each_once, loader};
 use crate::metrics::{VqaAccuracy, vqa_accuracy};
 use crate::{Error, Result};
 
@@ -135,9 +134,9 @@ fn questions(store: &Store, manifest: &Manifest, split: &str) -> Result<Vec<Ques
 fn images(job: &VqaJob, split: &str, side: u32) -> Result<HashMap<String, Vec<u8>>> {
     let mut s = SourceSpec::new(&job.data);
     s.splits = vec![split.to_string()];
-    let l = loader(vec![s], Pipeline::eval(side), job.threads)?;
+    let l = Loader::once(vec![s], Pipeline::eval(side), job.threads)?;
     let mut out = HashMap::new();
-    each_once(&l, None, |batch, keep| -> Result<()> {
+    l.each_once(None, |batch, keep| -> Result<()> {
         for &i in keep {
             out.insert(
                 batch.samples()[i].id().to_string(),

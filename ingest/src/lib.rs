@@ -28,28 +28,23 @@
 
 mod datasets;
 mod error;
-mod ingest;
+mod image;
 mod input;
-mod journal;
-mod jpeg;
-mod normalize;
-mod parts;
-mod pngdec;
-mod pool;
-mod report;
+mod run;
 mod source;
 pub mod synth;
-mod table;
 
 pub use datasets::{
-    CHEXPERT_LABELS, Dataset, DatasetReader, NIH_LABELS, mimic_image_path, nih_labels,
+    CHEXPERT_LABELS, Dataset, DatasetReader, NIH_LABELS, Sections, mimic_image_path, nih_labels,
+    sections,
 };
 pub use error::{Error, Result};
-pub use ingest::{FAULT_ABORT_AFTER_SHARDS, IngestOptions, IngestReport, Progress, Quiet, ingest};
+pub use image::{
+    MAX_PIXELS, Normalized, Rejection, ResizePolicy, normalize, normalize_guarded, sniff,
+};
 pub use input::{Input, Pending};
-pub use journal::JOURNAL_DIR;
-pub use normalize::{MAX_PIXELS, Normalized, Rejection, ResizePolicy, normalize, sniff};
-pub use parts::{PARTS_DIR, PartFile, Partition, commit_parts};
-pub use pool::{default_window, ordered_map};
-pub use report::{Sections, sections};
+pub use run::{
+    FAULT_ABORT_AFTER_SHARDS, IngestOptions, IngestReport, JOURNAL_DIR, PARTS_DIR, PartFile,
+    Partition, Progress, Quiet, commit_parts, default_window, ingest, ordered_map, pool_window,
+};
 pub use source::{Fetch, Source};

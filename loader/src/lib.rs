@@ -26,6 +26,7 @@ mod config;
 mod error;
 pub mod fetch;
 mod loader;
+mod once;
 mod pool;
 pub mod stats;
 pub mod testkit;

@@ -398,3 +398,31 @@ fn two_jobs_sharing_a_small_cache_folder_both_read_correctly() {
         .collect();
     assert!(left.iter().all(|n| !n.starts_with(".tmp-")), "{left:?}");
 }
+
+#[test]
+fn each_once_sees_every_row_once_and_never_the_padding() {
+    let dir = tempfile::tempdir().unwrap();
+    // 70 rows: two full batches of 32 and a padded third.
+    let url = dataset(dir.path(), "once", 70, 16);
+    let loader = Loader::once(vec![SourceSpec::new(&url)], Pipeline::eval(16), 2).unwrap();
+    let mut ids = Vec::new();
+    let seen = loader
+        .each_once(None, |batch, keep| -> unimlip_loader::Result<()> {
+            assert_eq!(batch.len(), 32, "batches are padded to full size");
+            ids.extend(keep.iter().map(|&i| batch.samples()[i].id().to_string()));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen, 70);
+    let unique: std::collections::BTreeSet<_> = ids.iter().collect();
+    assert_eq!((ids.len(), unique.len()), (70, 70));
+    // A limit stops at the first `limit` positions of the same order.
+    let mut first = Vec::new();
+    let n = loader
+        .each_once(Some(40), |batch, keep| -> unimlip_loader::Result<()> {
+            first.extend(keep.iter().map(|&i| batch.samples()[i].id().to_string()));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!((n, first.as_slice()), (40, &ids[..40]));
+}

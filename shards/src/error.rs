@@ -63,6 +63,9 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A split recipe cannot be built as asked (unknown recipe, bad option, wrong dataset).
+    #[error("{0}")]
+    Recipe(String),
     /// A record cannot be stored (for example a duplicate or empty id).
     #[error("invalid record `{id}`: {reason}")]
     InvalidRecord {

@@ -40,7 +40,9 @@ pub use record::{ImageFormat, ImageInfo, QaItem, Record};
 pub use scan::{MetaRow, scan_meta};
 pub use schema::{QA_FIELDS, SCHEMA_VERSION, col, schema};
 pub use store::{Listed, MULTIPART_THRESHOLD_ENV, Store, redact_url};
-pub use verify::{fetch_verified, read_shard, sha256_hex, verify_shard_bytes};
+pub use verify::{
+    Verified, fetch_verified, read_shard, sha256_hex, verify_dataset, verify_shard_bytes,
+};
 pub use writer::{
     FinishedShard, ShardWriter, WriterOptions, footer_start, row_group_range, shard_path,
 };

@@ -5,7 +5,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sha2::{Digest, Sha256};
 
 use crate::batch::batch_to_records;
-use crate::manifest::ShardEntry;
+use crate::manifest::{Manifest, QUARANTINE_PATH, ShardEntry};
+use crate::quarantine::decode_quarantine;
 use crate::record::Record;
 use crate::schema::schema;
 use crate::store::Store;
@@ -74,6 +75,42 @@ pub fn fetch_verified(store: &Store, entry: &ShardEntry) -> Result<Bytes> {
     let bytes = store.get(&entry.path)?;
     verify_shard_bytes(entry, &bytes)?;
     Ok(bytes)
+}
+
+/// What a dataset-wide verification read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verified {
+    /// Shards re-hashed.
+    pub shards: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Seconds it took.
+    pub seconds: f64,
+}
+
+/// Re-hashes every shard of a committed dataset against its manifest and checks the quarantine
+/// table's row count.
+pub fn verify_dataset(store: &Store, m: &Manifest) -> Result<Verified> {
+    let start = std::time::Instant::now();
+    let mut bytes = 0;
+    for s in &m.shards {
+        fetch_verified(store, s)?;
+        bytes += s.bytes;
+    }
+    if let Some(path) = &m.quarantine.path {
+        let q = decode_quarantine(store.get(path)?)?;
+        if q.len() as u64 != m.quarantine.rows {
+            return Err(Error::BadManifest {
+                path: QUARANTINE_PATH.into(),
+                reason: format!("{} rows, manifest says {}", q.len(), m.quarantine.rows),
+            });
+        }
+    }
+    Ok(Verified {
+        shards: m.shards.len(),
+        bytes,
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
 /// Decodes every record of a shard.

@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use unimlip_ingest::{ResizePolicy, normalize, ordered_map};
+use unimlip_ingest::{ResizePolicy, normalize_guarded, ordered_map, pool_window};
 use unimlip_loader::Loader;
 
 use crate::cli::{BenchDecodeArgs, BenchLoaderArgs};
@@ -120,15 +120,14 @@ pub fn decode(a: BenchDecodeArgs, out: &mut dyn Write) -> anyhow::Result<ExitCod
     ordered_map(
         files.iter().map(Ok::<_, anyhow::Error>),
         workers,
-        policy.pool_window(workers),
+        pool_window(policy, workers),
         |path| -> anyhow::Result<(u64, Decoded)> {
             let bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
             let n = bytes.len() as u64;
-            let verdict = match std::panic::catch_unwind(|| normalize(bytes, policy)) {
-                Ok(Ok(img)) if img.kept_original => Decoded::Kept,
-                Ok(Ok(_)) => Decoded::Reencoded,
-                Ok(Err(r)) => Decoded::Rejected(r.reason),
-                Err(_) => Decoded::Rejected("corrupt-image"),
+            let verdict = match normalize_guarded(bytes, policy) {
+                Ok(img) if img.kept_original => Decoded::Kept,
+                Ok(_) => Decoded::Reencoded,
+                Err(r) => Decoded::Rejected(r.reason),
             };
             Ok((n, verdict))
         },

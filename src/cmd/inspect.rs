@@ -2,11 +2,10 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::Context;
 use serde_json::json;
-use unimlip_shards::{Manifest, QUARANTINE_PATH, Store, decode_quarantine, fetch_verified};
+use unimlip_shards::{Manifest, Store, Verified, verify_dataset};
 
 use crate::cli::InspectArgs;
 use crate::fmt::bytes;
@@ -18,7 +17,7 @@ pub fn run(a: InspectArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let store = Store::open_existing(&a.url)?;
     let m = Manifest::load(&store).with_context(|| format!("cannot inspect {}", store.url()))?;
     let verified = if a.verify {
-        Some(verify(&store, &m))
+        Some(verify_dataset(&store, &m))
     } else {
         None
     };
@@ -28,44 +27,28 @@ pub fn run(a: InspectArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         table(&m, out)?;
         if let Some(v) = &verified {
             match v {
-                Ok((n, b, s)) => writeln!(
+                Ok(v) => writeln!(
                     out,
-                    "verified {n} shards ({}) and the quarantine table in {s:.1} s",
-                    bytes(*b)
+                    "verified {} shards ({}) and the quarantine table in {:.1} s",
+                    v.shards,
+                    bytes(v.bytes),
+                    v.seconds
                 )?,
                 Err(e) => writeln!(out, "VERIFY FAILED: {e:#}")?,
             }
         }
     }
     match verified {
-        Some(Err(e)) => Err(e.context(format!("verification of {} failed", store.url()))),
+        Some(Err(e)) => {
+            Err(anyhow::Error::new(e).context(format!("verification of {} failed", store.url())))
+        }
         _ => Ok(ExitCode::SUCCESS),
     }
 }
 
-/// Re-hashes every shard; checks the quarantine table's row count.
-fn verify(store: &Store, m: &Manifest) -> anyhow::Result<(usize, u64, f64)> {
-    let start = Instant::now();
-    let mut total = 0;
-    for s in &m.shards {
-        fetch_verified(store, s)?;
-        total += s.bytes;
-    }
-    if let Some(path) = &m.quarantine.path {
-        let q = decode_quarantine(store.get(path)?)?;
-        anyhow::ensure!(
-            q.len() as u64 == m.quarantine.rows,
-            "{QUARANTINE_PATH}: {} rows, manifest says {}",
-            q.len(),
-            m.quarantine.rows
-        );
-    }
-    Ok((m.shards.len(), total, start.elapsed().as_secs_f64()))
-}
-
 fn summary_json(
     m: &Manifest,
-    verified: Option<&anyhow::Result<(usize, u64, f64)>>,
+    verified: Option<&unimlip_shards::Result<Verified>>,
 ) -> serde_json::Value {
     let splits: serde_json::Map<String, serde_json::Value> = m
         .splits

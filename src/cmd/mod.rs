@@ -1,33 +1,26 @@
-//! One module per subcommand. `unimlip` runs those of `light.rs` (`run_light`); `unimlip-torch`
-//! runs all of them (`run`).
+//! The commands that need no libtorch, one module each, and their dispatcher.
 
-mod convert;
-mod demo;
-mod eval;
-mod forward;
-mod report;
-mod tokenizer;
-mod train;
+mod bench;
+mod ingest;
+mod inspect;
+mod loader;
+mod splits;
+mod synth;
 
-include!("light.rs");
-
-use std::io::Write;
-use std::process::ExitCode;
-
-use crate::cli::{Cli, Command, ConvertCommand, EvalCommand, ModelCommand, TokenizerCommand};
-
-/// Runs any command (the `unimlip-torch` binary).
-pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+/// Runs a command that needs no libtorch; hands any other to `unimlip-torch` (the `unimlip`
+/// binary links nothing of the trainer).
+pub fn run_light(
+    cli: crate::cli::Cli,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<std::process::ExitCode> {
+    use crate::cli::{BenchCommand, Command};
     match cli.command {
-        Command::Train(a) => train::run(a, out),
-        Command::Tokenizer(TokenizerCommand::Train(a)) => tokenizer::train(a, out),
-        Command::Model(ModelCommand::Forward(a)) => forward::run(a, out),
-        Command::Convert(ConvertCommand::PmcClip(a)) => convert::pmc_clip(a, out),
-        Command::Eval(EvalCommand::Retrieval(a)) => eval::retrieval(a, out),
-        Command::Eval(EvalCommand::Classify(a)) => eval::classify(a, out),
-        Command::Eval(EvalCommand::Vqa(a)) => eval::vqa(a, out),
-        Command::Report(a) => report::run(a, out),
-        Command::Demo(a) => demo::run(a, out),
-        command => run_light(Cli { command }, out),
+        Command::Synth(a) => synth::run(a, out),
+        Command::Ingest(a) => ingest::run(a, out),
+        Command::Inspect(a) => inspect::run(a, out),
+        Command::Splits(a) => splits::run(a, out),
+        Command::Bench(BenchCommand::Loader(a)) => bench::loader(a, out),
+        Command::Bench(BenchCommand::Decode(a)) => bench::decode(a, out),
+        _ => crate::handoff::exec_torch(),
     }
 }

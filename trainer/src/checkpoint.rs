@@ -117,13 +117,18 @@ pub fn load_latest(
     Ok(Some(state))
 }
 
+/// `<out>/checkpoints`.
+pub fn checkpoints_url(out: &str) -> String {
+    format!("{}/checkpoints", out.trim_end_matches('/'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::losses::Weights;
     use crate::model::{ModelConfig, UniMlip};
     use crate::optim::{AdamWConfig, cosine_lr};
-    use crate::step::{RandomBatch, Switches, losses};
+    use crate::step::{RandomBatch, Switches, losses_single};
     use tch::Device;
 
     fn train(m: &UniMlip, opt: &mut AdamW, from: i64, to: i64) {
@@ -132,7 +137,7 @@ mod tests {
             // a resumed run draws exactly what an uninterrupted one does.
             tch::manual_seed(1000 + step);
             let data = RandomBatch::new(4);
-            let l = losses(m, &data.input(), Switches::all(), Weights::default(), true);
+            let l = losses_single(m, &data.input(), Switches::all(), Weights::default(), true);
             opt.zero_grad();
             l.total.backward();
             opt.step(cosine_lr(1e-3, step, 2, 8));

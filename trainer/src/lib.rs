@@ -5,24 +5,51 @@
 //! libtorch comes from the `torch==2.11.0` wheel that `scripts/setup.sh` installs; the build uses
 //! it through `LIBTORCH_USE_PYTORCH=1`, and the wheel's `torch/lib` must be on the library path
 //! at run time (`env.sh` sets `LD_LIBRARY_PATH`).
+//!
+//! # Contents
+//! - **Model**: [`UniMlip`] with its [`ModelConfig`] (`tiny`, `rn50-pubmedbert`), the towers and
+//!   heads in [`model`]; [`forward`] runs named inputs through it (`unimlip model forward`).
+//! - **Text**: [`TextTokenizer`] (WordPiece, MLM masking), [`train_vocab`].
+//! - **Loss graph**: [`losses_on`] over one process's or the global batch, its [`Switches`],
+//!   [`StepInput`] and [`StepLosses`]; the loss functions themselves in [`losses`].
+//! - **Optimiser**: [`AdamW`], [`AdamWConfig`], [`cosine_lr`].
+//! - **Training**: [`train`] a [`TrainConfig`] with [`RunOptions`], reporting to a
+//!   [`StepProgress`]; [`Retrieval`] is its held-out score.
+//! - **Checkpoints**: [`checkpoint`] (save, latest, load), [`Trained`] (a run folder or weight
+//!   files with their model and tokenizer, for evaluation).
+//! - **Distributed**: [`dist`] (c10d groups and collectives, torchrun's environment).
+//! - **Input**: [`images_to_device`] (uint8 → normalised tensors), [`device`].
 
-pub mod amp;
+mod amp;
 pub mod checkpoint;
 pub mod dist;
 mod error;
-pub mod forward;
+mod forward;
 mod input;
 pub mod losses;
 pub mod model;
-pub mod optim;
-pub mod step;
-pub mod text;
-pub mod train;
-pub mod trained;
-pub mod vocab;
+mod optim;
+mod step;
+mod text;
+mod train;
+mod trained;
+mod vocab;
 
 pub use error::{Error, Result, torch_message};
+pub use forward::forward;
 pub use input::{CLIP_MEAN, CLIP_STD, device, images_to_device};
+pub use model::{Fusion, ModelConfig, UniMlip, l2_normalize};
+pub use optim::{AdamW, AdamWConfig, cosine_lr, decays};
+pub use step::{
+    Losses, StepInput, StepLosses, Switches, losses_on, losses_single, unscale_replicated,
+};
+pub use text::{Specials, TextTokenizer, mask_words};
+pub use train::{
+    CheckpointConfig, DataConfig, EvalConfig, LossConfig, OptimConfig, Retrieval, RunOptions,
+    RunSummary, Silent, StepProgress, TrainConfig, train,
+};
+pub use trained::{RunInfo, Trained, write_run_info};
+pub use vocab::{SPECIALS, train_vocab};
 
 /// libtorch's random generator is global to the process: tests that draw from it (model
 /// initialisation included) hold this lock so that parallel tests cannot interleave draws.

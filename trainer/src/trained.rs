@@ -79,7 +79,7 @@ impl Trained {
                 unimlip_shards::redact_url(url)
             ))
         })?;
-        let checkpoints = Store::open_existing(&crate::train::checkpoints_url(url))?;
+        let checkpoints = Store::open_existing(&crate::checkpoint::checkpoints_url(url))?;
         let dir = crate::checkpoint::latest_dir(&checkpoints)?
             .ok_or_else(|| Error::Mismatch(format!("{}: no checkpoint yet", checkpoints.url())))?;
         let tmp = tempfile::tempdir().map_err(|e| Error::io("<tempdir>", e))?;

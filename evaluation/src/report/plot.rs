@@ -44,6 +44,7 @@ impl Canvas {
     }
 
     /// The colour at (x, y).
+    #[cfg(test)]
     pub fn get(&self, x: usize, y: usize) -> Rgb {
         let i = (y * self.w + x) * 3;
         [self.px[i], self.px[i + 1], self.px[i + 2]]

@@ -9,10 +9,10 @@
 
 use serde_json::json;
 
+use super::table::{Row, Table, label_value, parse_age};
 use crate::datasets::DatasetReader;
 use crate::input::{Input, Inputs, Pending, blank_record};
 use crate::source::Source;
-use crate::table::{Row, Table, label_value, parse_age};
 use crate::{Error, Result};
 
 /// The 14 label columns, in file order.

@@ -11,11 +11,11 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
+use super::mimic_report::sections;
+use super::table::{Row, Table, label_value};
 use crate::datasets::DatasetReader;
 use crate::input::{Input, Inputs, Pending, blank_record};
-use crate::report::sections;
 use crate::source::Source;
-use crate::table::{Row, Table, label_value};
 use crate::{Error, Result};
 
 /// Label names and the labels of each study.

@@ -2,15 +2,18 @@
 
 mod chexpert;
 mod mimic;
+mod mimic_report;
 mod nih;
 mod pmc_oa;
 mod qa;
 mod roco;
 mod slake;
+mod table;
 mod vqa_rad;
 
 pub use chexpert::LABELS as CHEXPERT_LABELS;
 pub use mimic::image_path as mimic_image_path;
+pub use mimic_report::{Sections, sections};
 pub use nih::{LABELS as NIH_LABELS, nih_labels};
 
 use crate::input::Inputs;

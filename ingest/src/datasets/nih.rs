@@ -14,10 +14,10 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
+use super::table::{Row, Table, parse_age};
 use crate::datasets::DatasetReader;
 use crate::input::{Input, Inputs, Lines, Pending, blank_record};
 use crate::source::Source;
-use crate::table::{Row, Table, parse_age};
 use crate::{Error, Result};
 
 /// The 14 labels in CheXNet order (what Huang et al., MRM and REFERS use).

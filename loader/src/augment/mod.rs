@@ -131,6 +131,19 @@ impl Pipeline {
         }
     }
 
+    /// The Uni-Mlip views at a model's input size `side`: the weak view, plus the two strong
+    /// ones when `strong` (SimCLR on at any point of a run).
+    pub fn unimlip_at(side: u32, strong: bool) -> Pipeline {
+        let mut p = Pipeline::unimlip();
+        if !strong {
+            p.views.truncate(1);
+        }
+        for v in &mut p.views {
+            v.crop = v.crop.resized(side);
+        }
+        p
+    }
+
     /// Evaluation: shorter side to `size`, centre crop, bicubic.
     pub fn eval(size: u32) -> Pipeline {
         Pipeline {

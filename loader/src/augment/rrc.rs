@@ -44,6 +44,18 @@ impl Crop {
         }
     }
 
+    /// The same crop with output side `side`.
+    pub fn resized(self, side: u32) -> Crop {
+        match self {
+            Crop::RandomResized { scale, ratio, .. } => Crop::RandomResized {
+                size: side,
+                scale,
+                ratio,
+            },
+            Crop::Centre { .. } => Crop::Centre { size: side },
+        }
+    }
+
     /// The box for an image of `width × height`, drawing from `rng` for random crops.
     pub fn sample(&self, width: u32, height: u32, rng: &mut impl Rng) -> CropBox {
         match *self {

@@ -4,6 +4,7 @@
 //! ChaCha8 generator.
 
 mod policy;
+mod recipe;
 mod recipes;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub use policy::{COMPETITION5, Policy};
+pub use recipe::{BuiltSplit, Recipe, RecipeOptions};
 pub use recipes::{
     LowData, collapse, from_file, is_frontal, lowdata, official, patient_overlap, pmc_clip_compat,
     roco_2000,

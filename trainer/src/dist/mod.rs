@@ -3,7 +3,6 @@
 //! uses (parameter broadcast, gradient averaging, feature gathering).
 
 mod c10d;
-pub mod step;
 
 use tch::{Kind, Tensor, nn};
 

@@ -5,38 +5,13 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Tensor};
-use unimlip_loader::augment::Crop;
-use unimlip_loader::{Batch, Pipeline, sample_seed};
+use unimlip_loader::{Batch, sample_seed};
 
 use crate::text::TextTokenizer;
 use crate::{Result, images_to_device};
 
 /// Mixed into the sample seed for the MLM draws (the augmentations use the plain one).
 const MASK_SALT: u64 = 0x6d6c_6d5f_6d61_736b;
-
-/// The Uni-Mlip views at the model's input size: the weak view, plus the two strong ones when
-/// SimCLR is on at any point of the run.
-pub fn pipeline(side: u32, strong: bool) -> Pipeline {
-    let mut p = Pipeline::unimlip();
-    if !strong {
-        p.views.truncate(1);
-    }
-    for v in &mut p.views {
-        v.crop = sized(v.crop, side);
-    }
-    p
-}
-
-fn sized(crop: Crop, side: u32) -> Crop {
-    match crop {
-        Crop::RandomResized { scale, ratio, .. } => Crop::RandomResized {
-            size: side,
-            scale,
-            ratio,
-        },
-        Crop::Centre { .. } => Crop::Centre { size: side },
-    }
-}
 
 /// One micro-batch on the device.
 #[derive(Debug)]

@@ -250,6 +250,22 @@ impl TrainConfig {
         Ok(c)
     }
 
+    /// What a run of this config should be warned about: SimCLR from the first step of a model
+    /// started from scratch freezes BatchNorm statistics that were never trained.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.init.is_none() && self.losses.i2i && self.losses.simclr_start_epoch == 0 {
+            out.push(
+                "SimCLR freezes the visual BatchNorm statistics from the first step, but the model \
+                 starts from scratch (no `init`): the statistics stay at their initial 0 and 1 and the \
+                 image features can collapse; set losses.simclr_start_epoch ≥ 1 or start from \
+                 PMC-CLIP weights"
+                    .to_string(),
+            );
+        }
+        out
+    }
+
     /// Rejects values no run can use.
     pub fn check(&self) -> Result<(), String> {
         if self.data.sources.is_empty() {

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
-use unimlip_loader::{Batch, Loader, LoaderConfig, Pipeline, SourceSpec, Tail};
+use unimlip_loader::{Loader, Pipeline, SourceSpec};
 
 use crate::model::{UniMlip, l2_normalize};
 use crate::text::TextTokenizer;
@@ -22,46 +22,13 @@ pub struct Retrieval {
     pub chance: f64,
 }
 
-/// A loader that yields every row of `sources` once, in a fixed order, through `pipeline` (the
-/// last batch is padded; [`each_once`] skips the padding).
-pub fn loader(sources: Vec<SourceSpec>, pipeline: Pipeline, threads: usize) -> Result<Loader> {
-    let mut c = LoaderConfig::new(sources, pipeline, 32);
-    c.tail = Tail::Pad;
-    c.threads = threads.max(1);
-    Ok(Loader::open(c)?)
-}
-
 /// A loader over held-out pairs, eval transform at `side`.
 pub fn open(sources: &[SourceSpec], side: u32, threads: usize) -> Result<Loader> {
-    loader(sources.to_vec(), Pipeline::eval(side), threads)
-}
-
-/// Calls `f` with each batch of epoch 0 and the indices of its rows among the first `limit`
-/// positions (all when `None`), so every row is seen once and padding never; returns the rows
-/// seen.
-pub fn each_once<E: From<unimlip_loader::Error>>(
-    loader: &Loader,
-    limit: Option<u64>,
-    mut f: impl FnMut(&Batch, &[usize]) -> std::result::Result<(), E>,
-) -> std::result::Result<u64, E> {
-    let n = loader.order(0).len();
-    let limit = limit.map_or(n, |m| m.min(n));
-    let mut seen = 0u64;
-    for batch in loader.stream(&loader.start(0), 0, 1)? {
-        let batch = batch?;
-        let keep: Vec<usize> = (0..batch.len())
-            .filter(|&i| batch.samples()[i].position < limit)
-            .collect();
-        if keep.is_empty() {
-            break;
-        }
-        f(&batch, &keep)?;
-        seen += keep.len() as u64;
-        if seen >= limit {
-            break;
-        }
-    }
-    Ok(seen)
+    Ok(Loader::once(
+        sources.to_vec(),
+        Pipeline::eval(side),
+        threads,
+    )?)
 }
 
 /// Scores `model` on the first `max_pairs` pairs of `loader` (all when `None`).
@@ -73,32 +40,28 @@ pub fn retrieval(
     device: Device,
 ) -> Result<Retrieval> {
     let (mut images, mut texts) = (Vec::new(), Vec::new());
-    let seen = each_once(
-        loader,
-        max_pairs.map(|m| m as u64),
-        |batch, keep| -> Result<()> {
-            let side = batch.side(0) as usize;
-            let mut pixels = Vec::with_capacity(keep.len() * side * side * 3);
-            let mut ids = Vec::with_capacity(keep.len() * tok.context);
-            for &i in keep {
-                pixels.extend_from_slice(batch.image(i, 0));
-                ids.extend(tok.encode(batch.samples()[i].caption().unwrap_or("")));
-            }
-            let (img, txt) = tch::no_grad(|| -> Result<(Tensor, Tensor)> {
-                let x = images_to_device(&pixels, keep.len(), side, device)?;
-                let ids = Tensor::f_from_slice(&ids)?
-                    .f_view([keep.len() as i64, tok.context as i64])?
-                    .f_to_device(device)?;
-                Ok((
-                    l2_normalize(&model.encode_image(&x, false).pooled),
-                    l2_normalize(&model.encode_text(&ids, false).projected),
-                ))
-            })?;
-            images.push(img.to_kind(Kind::Float));
-            texts.push(txt.to_kind(Kind::Float));
-            Ok(())
-        },
-    )?;
+    let seen = loader.each_once(max_pairs.map(|m| m as u64), |batch, keep| -> Result<()> {
+        let side = batch.side(0) as usize;
+        let mut pixels = Vec::with_capacity(keep.len() * side * side * 3);
+        let mut ids = Vec::with_capacity(keep.len() * tok.context);
+        for &i in keep {
+            pixels.extend_from_slice(batch.image(i, 0));
+            ids.extend(tok.encode(batch.samples()[i].caption().unwrap_or("")));
+        }
+        let (img, txt) = tch::no_grad(|| -> Result<(Tensor, Tensor)> {
+            let x = images_to_device(&pixels, keep.len(), side, device)?;
+            let ids = Tensor::f_from_slice(&ids)?
+                .f_view([keep.len() as i64, tok.context as i64])?
+                .f_to_device(device)?;
+            Ok((
+                l2_normalize(&model.encode_image(&x, false).pooled),
+                l2_normalize(&model.encode_text(&ids, false).projected),
+            ))
+        })?;
+        images.push(img.to_kind(Kind::Float));
+        texts.push(txt.to_kind(Kind::Float));
+        Ok(())
+    })?;
     if seen < 2 {
         return Ok(Retrieval {
             pairs: seen as usize,

@@ -1,11 +1,13 @@
 //! The single-process training loop and its config (`unimlip train`).
 
-pub mod batch;
-pub mod config;
-pub mod eval;
+mod batch;
+mod config;
+mod eval;
 mod metrics;
+mod progress;
 mod run;
 
 pub use config::{CheckpointConfig, DataConfig, EvalConfig, LossConfig, OptimConfig, TrainConfig};
 pub use eval::Retrieval;
-pub use run::{RunOptions, RunSummary, checkpoints_url, train};
+pub use progress::{Silent, StepProgress};
+pub use run::{RunOptions, RunSummary, train};

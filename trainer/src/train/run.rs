@@ -8,10 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 use tch::{Device, Tensor, nn};
-use unimlip_loader::{Cursor, Loader, LoaderConfig, Tail};
+use unimlip_loader::{Cursor, Loader, LoaderConfig, Pipeline, Tail};
 use unimlip_shards::Store;
 use unimlip_shards::plan::epoch_end;
 
@@ -19,14 +18,14 @@ use super::batch::{self, DeviceBatch};
 use super::config::TrainConfig;
 use super::eval::{self, Retrieval};
 use super::metrics::Metrics;
-use crate::checkpoint::{self, State};
-use crate::dist::step::{losses_on, unscale_replicated};
+use super::progress::{Silent, StepProgress};
+use crate::checkpoint::{self, State, checkpoints_url};
 use crate::dist::{
     Backend, C10dGroup, DistEnv, ProcessGroup, Single, average_grads, broadcast_vars,
 };
 use crate::model::{ModelConfig, UniMlip};
 use crate::optim::{AdamW, cosine_lr};
-use crate::step::{Losses, StepInput};
+use crate::step::{Losses, StepInput, losses_on, unscale_replicated};
 use crate::text::TextTokenizer;
 use crate::{Error, Result, amp};
 
@@ -38,8 +37,6 @@ pub struct RunOptions {
     /// Stop (with a checkpoint) after this step, as a pre-empted job would; the schedule is
     /// unchanged.
     pub stop_after: Option<i64>,
-    /// Draw a progress bar on standard error (when it is a terminal).
-    pub progress: bool,
     /// Bound on each rendezvous and collective of a distributed run (seconds).
     pub dist_timeout_s: u32,
     /// c10d backend of a distributed run: `auto`, `gloo` or `nccl`.
@@ -51,7 +48,6 @@ impl Default for RunOptions {
         RunOptions {
             resume: false,
             stop_after: None,
-            progress: false,
             dist_timeout_s: 300,
             backend: "auto".into(),
         }
@@ -93,7 +89,11 @@ struct Run<'a> {
 
 /// Trains as `cfg` says: one process, or rank `RANK` of `WORLD_SIZE` when torchrun's variables
 /// are set (c10d over `MASTER_ADDR:MASTER_PORT`: NCCL on the rank's GPU, or Gloo on the CPU).
-pub fn train(cfg: &TrainConfig, opts: &RunOptions) -> Result<RunSummary> {
+pub fn train(
+    cfg: &TrainConfig,
+    opts: &RunOptions,
+    progress: &dyn StepProgress,
+) -> Result<RunSummary> {
     cfg.check().map_err(Error::Config)?;
     let (pg, device): (Box<dyn ProcessGroup>, Device) = match DistEnv::from_env()? {
         Some(env) => {
@@ -134,7 +134,8 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions) -> Result<RunSummary> {
         true => Some(Metrics::open(&store, step)?),
         false => None,
     };
-    let bar = progress_bar(opts.progress && lead, step, run.total);
+    let bar: &dyn StepProgress = if lead { progress } else { &Silent };
+    bar.begin(step, run.total);
     let mut summary = RunSummary {
         step,
         total_steps: run.total,
@@ -163,12 +164,7 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions) -> Result<RunSummary> {
             if let Some(m) = metrics.as_mut() {
                 m.write(&line)?;
             }
-            bar.set_position(step as u64);
-            bar.set_message(format!(
-                "loss {:.4}  {:.1} samples/s",
-                line["loss"].as_f64().unwrap_or(f64::NAN),
-                line["samples_per_s"].as_f64().unwrap_or(0.0)
-            ));
+            bar.step(step, &line);
             summary.last = Some(line);
             summary.step = step;
             let stop = opts.stop_after == Some(step);
@@ -179,7 +175,7 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions) -> Result<RunSummary> {
                 }
             }
             if stop {
-                bar.finish_and_clear();
+                bar.end();
                 return Ok(summary);
             }
         }
@@ -187,13 +183,8 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions) -> Result<RunSummary> {
             cursor = run.loader.start(epoch + 1);
         }
     }
-    bar.finish_and_clear();
+    bar.end();
     Ok(summary)
-}
-
-/// `<out>/checkpoints`.
-pub fn checkpoints_url(out: &str) -> String {
-    format!("{}/checkpoints", out.trim_end_matches('/'))
 }
 
 struct StepOut {
@@ -227,7 +218,7 @@ impl<'a> Run<'a> {
         let d = &cfg.data;
         let mut lc = LoaderConfig::new(
             d.sources.clone(),
-            batch::pipeline(side, cfg.losses.i2i),
+            Pipeline::unimlip_at(side, cfg.losses.i2i),
             d.batch_size,
         );
         lc.seed = cfg.seed;
@@ -437,24 +428,6 @@ impl LossSums {
         }
         v
     }
-}
-
-fn progress_bar(on: bool, step: i64, total: i64) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(
-        Some(total as u64),
-        if on {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        },
-    );
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] step {pos}/{len} {msg}")
-            .expect("template")
-            .progress_chars("=> "),
-    );
-    bar.set_position(step as u64);
-    bar
 }
 
 /// Loads start weights; only the SimCLR head (new in Uni-Mlip) may be missing from them.

@@ -6,11 +6,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, ensure};
 use tch::{Device, Tensor, nn};
-use unimlip_trainer::forward::forward;
-use unimlip_trainer::model::{ModelConfig, UniMlip};
+use unimlip_trainer::forward;
 use unimlip_trainer::torch_message;
+use unimlip_trainer::{ModelConfig, UniMlip};
 
-use crate::cli::ForwardArgs;
+use unimlip::cli::ForwardArgs;
 
 pub fn run(a: ForwardArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let config = ModelConfig::load(&a.config).map_err(anyhow::Error::msg)?;

@@ -3,9 +3,9 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use unimlip_evaluation::report::{read_run, write_report};
+use unimlip_evaluation::{read_run, write_report};
 
-use crate::cli::ReportArgs;
+use unimlip::cli::ReportArgs;
 
 pub fn run(a: ReportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let runs = a

@@ -6,13 +6,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
-use unimlip_evaluation::classify::{self as cls, ClassifyJob, Mode};
-use unimlip_evaluation::retrieval::{self as ret, RetrievalJob};
-use unimlip_evaluation::tables::{classify_table, retrieval_table, vqa_table};
-use unimlip_evaluation::vqa::{self as vq, VqaJob};
-use unimlip_trainer::trained::Trained;
+use unimlip_evaluation::{
+    ClassifyJob, Mode, RetrievalJob, VqaJob, classify_table, retrieval_table, vqa_table,
+};
+use unimlip_trainer::Trained;
 
-use crate::cli::{ClassifyArgs, ModelArgs, RetrievalArgs, VqaArgs};
+use unimlip::cli::{ClassifyArgs, ModelArgs, RetrievalArgs, VqaArgs};
 
 fn threads(m: &ModelArgs) -> usize {
     m.threads
@@ -70,7 +69,7 @@ pub fn retrieval(a: RetrievalArgs, out: &mut dyn Write) -> anyhow::Result<ExitCo
         part: a.part,
         threads: threads(&a.model),
     };
-    let r = ret::retrieval(&t, &job, unimlip_trainer::device())?;
+    let r = unimlip_evaluation::retrieval(&t, &job, unimlip_trainer::device())?;
     let stem = format!("retrieval-{}-{}", r.dataset, r.split);
     report(
         &a.model,
@@ -99,7 +98,7 @@ pub fn classify(a: ClassifyArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode
         threads: threads(&a.model),
         seed: a.seed,
     };
-    let r = cls::classify(&mut t, &job, unimlip_trainer::device())?;
+    let r = unimlip_evaluation::classify(&mut t, &job, unimlip_trainer::device())?;
     let stem = format!("classify-{}-{}-{}", r.dataset, r.split, a.mode);
     report(
         &a.model,
@@ -122,7 +121,7 @@ pub fn vqa(a: VqaArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         threads: threads(&a.model),
         seed: a.seed,
     };
-    let r = vq::vqa(&mut t, &job, unimlip_trainer::device())?;
+    let r = unimlip_evaluation::vqa(&mut t, &job, unimlip_trainer::device())?;
     let stem = format!("vqa-{}", r.dataset);
     report(
         &a.model,

@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::Parser;
 
-use crate::cli::{Cli, DemoArgs};
+use unimlip::cli::{Cli, DemoArgs};
 
 /// Input sizes and training length of a demo.
 struct Size {

@@ -8,9 +8,10 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, bail};
 use serde_json::json;
 use unimlip_loader::SourceSpec;
-use unimlip_trainer::train::{RunOptions, TrainConfig, train};
+use unimlip_trainer::{RunOptions, Silent, TrainConfig, train};
 
-use crate::cli::TrainArgs;
+use crate::progress::StepBar;
+use unimlip::cli::TrainArgs;
 
 pub fn run(a: TrainArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     if let Some(n) = a.nproc
@@ -28,22 +29,19 @@ pub fn run(a: TrainArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     if let Some(o) = a.out {
         cfg.out = o;
     }
-    if cfg.init.is_none() && cfg.losses.i2i && cfg.losses.simclr_start_epoch == 0 {
-        tracing::warn!(
-            "SimCLR freezes the visual BatchNorm statistics from the first step, but the model \
-             starts from scratch (no `init`): the statistics stay at their initial 0 and 1 and the \
-             image features can collapse; set losses.simclr_start_epoch ≥ 1 or start from \
-             PMC-CLIP weights"
-        );
+    for w in cfg.warnings() {
+        tracing::warn!("{w}");
     }
     let opts = RunOptions {
         resume: a.resume,
         stop_after: a.stop_after,
-        progress: !a.json,
         dist_timeout_s: a.dist_timeout,
         backend: a.backend.clone(),
     };
-    let s = train(&cfg, &opts)?;
+    let s = match a.json {
+        true => train(&cfg, &opts, &Silent)?,
+        false => train(&cfg, &opts, &StepBar::new())?,
+    };
     let last = s.last.clone().unwrap_or(serde_json::Value::Null);
     let summary = json!({
         "out": unimlip_shards::redact_url(&cfg.out),

@@ -6,13 +6,13 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
 use tch::{Device, nn};
-use unimlip_trainer::model::{ModelConfig, UniMlip};
 use unimlip_trainer::torch_message;
+use unimlip_trainer::{ModelConfig, UniMlip};
 
-use crate::cli::ConvertArgs;
+use unimlip::cli::ConvertArgs;
 
-const CONVERT: &str = include_str!("../../python/convert_pmc_clip.py");
-const ST_IO: &str = include_str!("../../python/st_io.py");
+const CONVERT: &str = include_str!("../../../../python/convert_pmc_clip.py");
+const ST_IO: &str = include_str!("../../../../python/st_io.py");
 
 pub fn pmc_clip(a: ConvertArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     if !a.input.is_file() {

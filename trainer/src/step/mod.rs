@@ -1,78 +1,35 @@
-//! One Uni-Mlip forward pass to the five losses (model.md §5.6's step graph).
+//! The loss graph: one Uni-Mlip forward pass to the five losses (model.md §5.6's step graph),
+//! over one process's batch or the global batch of all ranks.
+//!
+//! - [`graph`]: [`losses_on`], one small function per loss;
+//! - [`global`]: the draws over the global batch and [`unscale_replicated`];
+//! - [`input`]: what goes in ([`StepInput`], [`Switches`]) and what comes out ([`Losses`]).
 
+mod global;
+mod graph;
+mod input;
+
+#[cfg(test)]
 use tch::Tensor;
 
+pub use global::unscale_replicated;
+pub use graph::{StepLosses, losses_on};
+pub use input::{Losses, StepInput, Switches};
+
 use crate::dist::Single;
-use crate::dist::step::losses_on;
 use crate::losses::Weights;
 use crate::model::UniMlip;
-
-/// Which losses are on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Switches {
-    /// Plain ITC.
-    pub itc: bool,
-    /// ITC with DropBlock-perturbed image features.
-    pub itc_img: bool,
-    /// ITC with dropout-perturbed text features.
-    pub itc_txt: bool,
-    /// SimCLR on the two strong views (visual BatchNorm statistics frozen while on).
-    pub i2i: bool,
-    /// MLM through the fusion.
-    pub mlm: bool,
-}
-
-impl Switches {
-    /// All five.
-    pub fn all() -> Switches {
-        Switches {
-            itc: true,
-            itc_img: true,
-            itc_txt: true,
-            i2i: true,
-            mlm: true,
-        }
-    }
-}
-
-/// One batch on the device.
-#[derive(Debug)]
-pub struct StepInput<'a> {
-    /// The weak view, normalised `[B, 3, H, W]`.
-    pub weak: &'a Tensor,
-    /// The two strong views (needed when SimCLR is on).
-    pub strong: Option<(&'a Tensor, &'a Tensor)>,
-    /// Caption ids with MLM masking applied `[B, L]`.
-    pub input_ids: &'a Tensor,
-    /// MLM labels `[B, L]` (0 = not predicted).
-    pub mlm_labels: &'a Tensor,
-    /// DropBlock seeds `[B, C, h−2, w−2]`, to reproduce a reference exactly (drawn when absent).
-    pub dropblock_noise: Option<&'a Tensor>,
-    /// Text dropout keep-mask `[B, E]` (drawn when absent).
-    pub text_keep: Option<&'a Tensor>,
-}
-
-/// The losses of one step (absent when switched off) and their weighted total.
-#[derive(Debug)]
-pub struct Losses {
-    /// ITC.
-    pub itc: Option<Tensor>,
-    /// ITC, image perturbed.
-    pub itc_img: Option<Tensor>,
-    /// ITC, text perturbed.
-    pub itc_txt: Option<Tensor>,
-    /// SimCLR.
-    pub i2i: Option<Tensor>,
-    /// MLM.
-    pub mlm: Option<Tensor>,
-    /// The weighted sum.
-    pub total: Tensor,
-}
 
 /// Runs the model on one batch in a single process. `train` enables dropout, DropBlock and
 /// (unless SimCLR is on, which freezes them) BatchNorm statistics updates. The loss values are
 /// detached; `total` carries the graph.
-pub fn losses(m: &UniMlip, x: &StepInput<'_>, on: Switches, w: Weights, train: bool) -> Losses {
+pub fn losses_single(
+    m: &UniMlip,
+    x: &StepInput<'_>,
+    on: Switches,
+    w: Weights,
+    train: bool,
+) -> Losses {
     let s = losses_on(m, x, on, w, train, true, &Single)
         .expect("a single process runs no collective that can fail");
     Losses {
@@ -142,7 +99,7 @@ mod tests {
         let m = UniMlip::new(&vs, &ModelConfig::tiny());
         let data = batch(4);
         let x = data.input();
-        let l = losses(&m, &x, Switches::all(), Weights::default(), false);
+        let l = losses_single(&m, &x, Switches::all(), Weights::default(), false);
         let v = |t: &Option<Tensor>| t.as_ref().unwrap().double_value(&[]);
         let want =
             0.167 * (v(&l.itc) + v(&l.itc_img) + v(&l.itc_txt)) + 0.5 * v(&l.i2i) + 0.5 * v(&l.mlm);
@@ -158,7 +115,7 @@ mod tests {
             i2i: false,
             mlm: true,
         };
-        let l2 = losses(&m, &x, only, Weights::default(), false);
+        let l2 = losses_single(&m, &x, only, Weights::default(), false);
         assert!(l2.i2i.is_none() && l2.itc_img.is_none());
         assert!((l2.total.double_value(&[]) - (0.167 * v(&l.itc) + 0.5 * v(&l.mlm))).abs() < 1e-5);
     }
@@ -172,14 +129,14 @@ mod tests {
         let mut opt = nn::OptimizerConfig::build(nn::AdamW::default(), &vs, 1e-3).unwrap();
         let data = batch(8);
         let x = data.input();
-        let first = losses(&m, &x, Switches::all(), Weights::default(), false)
+        let first = losses_single(&m, &x, Switches::all(), Weights::default(), false)
             .total
             .double_value(&[]);
         for _ in 0..15 {
-            let l = losses(&m, &x, Switches::all(), Weights::default(), true);
+            let l = losses_single(&m, &x, Switches::all(), Weights::default(), true);
             opt.backward_step(&l.total);
         }
-        let last = losses(&m, &x, Switches::all(), Weights::default(), false)
+        let last = losses_single(&m, &x, Switches::all(), Weights::default(), false)
             .total
             .double_value(&[]);
         assert!(last < first * 0.9, "{first} -> {last}");

@@ -17,12 +17,12 @@ use unimlip_shards::{
     encode_quarantine, now_rfc3339,
 };
 
+use super::journal::{self, JOURNAL_DIR, JournalEntry, Kept};
+use super::ordered::{ordered_map, pool_window};
+use super::parts::{PartFile, Partition};
 use crate::datasets::{Dataset, DatasetReader};
+use crate::image::{ResizePolicy, normalize_guarded};
 use crate::input::{Input, Pending};
-use crate::journal::{self, JOURNAL_DIR, JournalEntry, Kept};
-use crate::normalize::{ResizePolicy, normalize};
-use crate::parts::{PartFile, Partition};
-use crate::pool::ordered_map;
 use crate::source::{Fetch, Source};
 use crate::{Error, Result};
 
@@ -341,7 +341,7 @@ impl<'a> Run<'a> {
         ordered_map(
             inputs,
             opts.workers,
-            resize.pool_window(opts.workers),
+            pool_window(resize, opts.workers),
             |input| process(input, src, resize),
             |outcome| {
                 progress.advance(1);
@@ -573,13 +573,7 @@ fn process(input: Input, src: &Source, resize: ResizePolicy) -> Outcome {
         }
     };
     let source_bytes = bytes.len() as u64;
-    let normalized = std::panic::catch_unwind(|| normalize(bytes, resize)).unwrap_or_else(|_| {
-        Err(crate::normalize::Rejection {
-            reason: "corrupt-image",
-            detail: "the decoder panicked on this file".into(),
-        })
-    });
-    match normalized {
+    match normalize_guarded(bytes, resize) {
         Ok(n) => {
             record.image = n.bytes;
             record.image_info = n.info;

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, ensure};
 use unimlip_shards::{Manifest, Store, scan_meta};
-use unimlip_trainer::vocab::train_vocab;
+use unimlip_trainer::train_vocab;
 
-use crate::cli::TokenizerTrainArgs;
+use unimlip::cli::TokenizerTrainArgs;
 
 pub fn train(a: TokenizerTrainArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let store = Store::open_existing(&a.data)?;

@@ -70,18 +70,6 @@ impl FromStr for ResizePolicy {
 }
 
 impl ResizePolicy {
-    /// How many images the ingest pool may hold between reading and writing with `workers`
-    /// threads. When every stored image is at most 1024 px on its longer side, enough for the
-    /// workers to run on while the writer closes a 48 MiB row group (about 4% of an ingest of
-    /// small figures was spent waiting there); otherwise the pool's default, since images
-    /// stored at full size can be tens of megabytes each.
-    pub fn pool_window(self, workers: usize) -> usize {
-        match self {
-            ResizePolicy::MaxSide(n) if n <= 1024 => workers.max(1) * 64 + 128,
-            _ => crate::pool::default_window(workers),
-        }
-    }
-
     /// The size an image of `w`×`h` is stored at.
     pub fn target(self, w: u32, h: u32) -> (u32, u32) {
         let scale = |side: u32, n: u32| {
@@ -140,6 +128,13 @@ fn codec(f: ImageFormat) -> image::ImageFormat {
     }
 }
 
+/// [`normalize`], with a decoder panic turned into a `corrupt-image` rejection: what ingest
+/// and `bench decode` call on untrusted bytes.
+pub fn normalize_guarded(bytes: Vec<u8>, policy: ResizePolicy) -> Result<Normalized, Rejection> {
+    std::panic::catch_unwind(|| normalize(bytes, policy))
+        .unwrap_or_else(|_| Err(reject("corrupt-image", "the decoder panicked on this file")))
+}
+
 /// Decodes, validates and (per the policy) resizes one image.
 pub fn normalize(bytes: Vec<u8>, policy: ResizePolicy) -> Result<Normalized, Rejection> {
     if bytes.is_empty() {
@@ -158,7 +153,9 @@ pub fn normalize(bytes: Vec<u8>, policy: ResizePolicy) -> Result<Normalized, Rej
     let (tw, th) = policy.target(w, h);
     if format == ImageFormat::Png {
         let max = (MAX_PIXELS * 8) as usize;
-        if let Some(done) = crate::pngdec::with_decoded(&bytes, max, |d| resize_png(d, tw, th)) {
+        if let Some(done) =
+            crate::image::pngdec::with_decoded(&bytes, max, |d| resize_png(d, tw, th))
+        {
             let done = done.map_err(|e| reject("corrupt-image", format!("cannot decode: {e}")))?;
             return match done? {
                 PngOutcome::Resized(img) => encode(&img, format),
@@ -204,7 +201,7 @@ fn kept(
     }
 }
 
-/// What becomes of a PNG decoded by [`crate::pngdec`].
+/// What becomes of a PNG decoded by [`crate::image::pngdec`].
 enum PngOutcome {
     /// Stored resized.
     Resized(DynamicImage),
@@ -212,7 +209,11 @@ enum PngOutcome {
     Keep { channels: u8, depth: u8 },
 }
 
-fn resize_png(d: crate::pngdec::Decoded<'_>, w: u32, h: u32) -> Result<PngOutcome, Rejection> {
+fn resize_png(
+    d: crate::image::pngdec::Decoded<'_>,
+    w: u32,
+    h: u32,
+) -> Result<PngOutcome, Rejection> {
     if (d.width, d.height) == (w, h) {
         return Ok(PngOutcome::Keep {
             channels: d.channels,
@@ -243,7 +244,7 @@ fn resize_into(src: &impl IntoImageView, dst: &mut DynamicImage) -> Result<(), R
 
 fn dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), Rejection> {
     if format == ImageFormat::Jpeg
-        && let Some(size) = crate::jpeg::dimensions(bytes)
+        && let Some(size) = crate::image::jpeg::dimensions(bytes)
     {
         return Ok(size);
     }
@@ -270,7 +271,7 @@ fn decode(
             ));
         }
         let (mw, mh) = if target == size { (1, 1) } else { target };
-        match crate::jpeg::decode_scaled(bytes, mw, mh) {
+        match crate::image::jpeg::decode_scaled(bytes, mw, mh) {
             Some(Ok(img)) => return Ok(img),
             Some(Err(e)) => return Err(reject("corrupt-image", format!("cannot decode: {e}"))),
             None => {}
@@ -338,7 +339,7 @@ fn resize(img: &DynamicImage, w: u32, h: u32) -> Result<DynamicImage, Rejection>
 fn encode(img: &DynamicImage, format: ImageFormat) -> Result<Normalized, Rejection> {
     let mut out = Vec::new();
     let res = match format {
-        ImageFormat::Jpeg => match crate::jpeg::encode(img, JPEG_QUALITY) {
+        ImageFormat::Jpeg => match crate::image::jpeg::encode(img, JPEG_QUALITY) {
             Some(Ok(bytes)) => {
                 out = bytes;
                 Ok(())
@@ -502,10 +503,5 @@ mod tests {
         assert_eq!(ResizePolicy::MaxSide(512).target(2000, 1000), (512, 256));
         assert_eq!(ResizePolicy::ShortSide(256).target(2000, 1000), (512, 256));
         assert_eq!(ResizePolicy::MaxSide(512).target(500, 100), (500, 100));
-        assert_eq!(ResizePolicy::MaxSide(512).pool_window(2), 256);
-        assert_eq!(
-            ResizePolicy::None.pool_window(2),
-            crate::pool::default_window(2)
-        );
     }
 }

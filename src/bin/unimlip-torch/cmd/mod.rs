@@ -1,0 +1,31 @@
+//! The commands that need libtorch, one module each; every other command runs through the
+//! `unimlip` library's [`unimlip::run_light`].
+
+mod convert;
+mod demo;
+mod eval;
+mod forward;
+mod report;
+mod tokenizer;
+mod train;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use unimlip::cli::{Cli, Command, ConvertCommand, EvalCommand, ModelCommand, TokenizerCommand};
+
+/// Runs any command (the `unimlip-torch` binary).
+pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Train(a) => train::run(a, out),
+        Command::Tokenizer(TokenizerCommand::Train(a)) => tokenizer::train(a, out),
+        Command::Model(ModelCommand::Forward(a)) => forward::run(a, out),
+        Command::Convert(ConvertCommand::PmcClip(a)) => convert::pmc_clip(a, out),
+        Command::Eval(EvalCommand::Retrieval(a)) => eval::retrieval(a, out),
+        Command::Eval(EvalCommand::Classify(a)) => eval::classify(a, out),
+        Command::Eval(EvalCommand::Vqa(a)) => eval::vqa(a, out),
+        Command::Report(a) => report::run(a, out),
+        Command::Demo(a) => demo::run(a, out),
+        command => unimlip::run_light(Cli { command }, out),
+    }
+}
