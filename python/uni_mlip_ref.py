@@ -11,6 +11,10 @@ blocks for the fusion, SLIP's SimCLR head and loss, torchvision's drop_block2d),
         num_batches_tracked, position_ids, optimiser state), for testing the converter
     uni_mlip_ref.py compare EXPECTED GOT
         prints the max |difference| per tensor and fails above 1e-5 (features) / 1e-4 (losses)
+    uni_mlip_ref.py init-stats tiny|rn50-pubmedbert OUT.json [--seed S]
+        initialises the model as the original modules do (PyTorch's defaults, PMC-CLIP's
+        `initialize_parameters`, Hugging Face's `BertPreTrainedModel._init_weights`) and writes
+        each tensor's element count, mean and standard deviation
 """
 
 import math
@@ -31,6 +35,14 @@ TINY = dict(
     vocab=1000, hidden=64, text_layers=2, text_heads=4, intermediate=128, max_positions=77,
     type_vocab=2, embed_dim=64, context=77, fusion_layers=2, fusion_heads=4,
     ssl_mlp_dim=128, ssl_emb_dim=32,
+)
+
+# The paper-size preset (`rn50-pubmedbert`): CLIP's RN50 and PubMedBERT-base.
+RN50_PUBMEDBERT = dict(
+    image_size=224, layers=(3, 4, 6, 3), width=64, heads=32, output_dim=768,
+    vocab=30522, hidden=768, text_layers=12, text_heads=12, intermediate=3072, max_positions=512,
+    type_vocab=2, embed_dim=768, context=77, fusion_layers=4, fusion_heads=8,
+    ssl_mlp_dim=4096, ssl_emb_dim=256,
 )
 
 
@@ -368,6 +380,66 @@ def make_inputs(c, g, b=4):
     }
 
 
+@torch.no_grad()
+def init_like_originals(model, c):
+    """A fresh model's parameters as the original code initialises them. The modules were built
+    with PyTorch's defaults (nn.Linear, nn.Conv2d, nn.BatchNorm*d, nn.LayerNorm,
+    nn.MultiheadAttention); on top of those, as the originals do:
+    - Hugging Face `BertPreTrainedModel._init_weights` over the text encoder: Linear weights and
+      Embeddings N(0, initializer_range 0.02), Linear biases 0, the padding row (pad_token_id 0)
+      of the word embeddings 0, LayerNorm weight 1 and bias 0;
+    - PMC-CLIP `ModifiedResNet.initialize_parameters`: the attention pool's q/k/v/c projections
+      N(0, c_proj.in_features^-0.5), every bottleneck's bn3.weight 0 (the positional embedding
+      is randn / embed_dim^0.5 from its constructor);
+    - PMC-CLIP `PMC_CLIP.__init__` / `init_parameters`: positional_embedding N(0, 0.01),
+      logit_scale ln(1/0.07), text_projection and mlm_projection N(0, width^-0.5),
+      img_special_token zeros; the fusion Transformer and SLIP's image MLP keep PyTorch's
+      defaults."""
+    for m in model.text_encoder.modules():
+        if isinstance(m, nn.Linear):
+            m.weight.normal_(mean=0.0, std=0.02)
+            if m.bias is not None:
+                m.bias.zero_()
+        elif isinstance(m, nn.Embedding):
+            m.weight.normal_(mean=0.0, std=0.02)
+        elif isinstance(m, nn.LayerNorm):
+            m.bias.zero_()
+            m.weight.fill_(1.0)
+    model.text_encoder.embeddings.word_embeddings.weight[0].zero_()
+    pool = model.visual.attnpool
+    std = pool.c_proj.in_features ** -0.5
+    for lin in (pool.q_proj, pool.k_proj, pool.v_proj, pool.c_proj):
+        nn.init.normal_(lin.weight, std=std)
+    pool.positional_embedding.copy_(
+        torch.randn(pool.positional_embedding.shape) / pool.positional_embedding.shape[1] ** 0.5)
+    for stage in (model.visual.layer1, model.visual.layer2, model.visual.layer3, model.visual.layer4):
+        for name, param in stage.named_parameters():
+            if name.endswith("bn3.weight"):
+                nn.init.zeros_(param)
+    h = c["hidden"]
+    nn.init.normal_(model.positional_embedding, std=0.01)
+    nn.init.constant_(model.logit_scale, math.log(1 / 0.07))
+    nn.init.normal_(model.text_projection, std=h ** -0.5)
+    nn.init.normal_(model.mlm_projection, std=h ** -0.5)
+    model.img_special_token.zero_()
+
+
+def init_stats(name, out, seed):
+    import json
+    c = {"tiny": TINY, "rn50-pubmedbert": RN50_PUBMEDBERT}[name]
+    torch.manual_seed(seed)
+    model = UniMlip(c)
+    init_like_originals(model, c)
+    stats = {}
+    for k, t in model.state_dict().items():
+        if k.endswith("num_batches_tracked"):
+            continue
+        t = t.double()
+        stats[k] = [t.numel(), t.mean().item(), t.std().item() if t.numel() > 1 else 0.0]
+    with open(out, "w") as f:
+        json.dump(stats, f)
+
+
 LOSS_TOL, FEATURE_TOL = 1e-4, 1e-5
 
 
@@ -422,6 +494,9 @@ def main(argv):
         x = make_inputs(TINY, g)
         st_io.save(x, os.path.join(out, "inputs.safetensors"))
         st_io.save(forward(model, x), os.path.join(out, "expected.safetensors"))
+    elif len(argv) >= 4 and argv[1] == "init-stats":
+        seed = int(argv[argv.index("--seed") + 1]) if "--seed" in argv else 0
+        init_stats(argv[2], argv[3], seed)
     elif len(argv) == 4 and argv[1] == "compare":
         compare(argv[2], argv[3])
     else:

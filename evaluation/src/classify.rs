@@ -21,6 +21,7 @@ use unimlip_shards::splits::{SplitRow, read_split_rows};
 use unimlip_shards::{Manifest, Store};
 use unimlip_trainer::Trained;
 use unimlip_trainer::images_to_device;
+use unimlip_trainer::model::init::torch_linear;
 
 use crate::features::{ImageSet, encode_images};
 use crate::metrics::{MacroAuc, macro_auc};
@@ -267,7 +268,7 @@ pub fn classify(t: &mut Trained, job: &ClassifyJob, device: Device) -> Result<Cl
     let c = p.names.len() as i64;
     tch::manual_seed(job.seed as i64);
     let head_vs = nn::VarStore::new(device);
-    let head = nn::linear(head_vs.root() / "head", d, c, Default::default());
+    let head = torch_linear(head_vs.root() / "head", d, c);
     let mut head_opt = nn::Adam::default().build(&head_vs, job.lr)?;
     let mut enc_opt = match job.mode {
         Mode::Linear => None,

@@ -15,6 +15,7 @@ use unimlip_loader::{Loader, Pipeline, SourceSpec};
 use unimlip_shards::{Manifest, Store, fetch_verified, read_shard};
 use unimlip_trainer::Trained;
 use unimlip_trainer::images_to_device;
+use unimlip_trainer::model::init::torch_linear;
 use unimlip_trainer::{Fusion, l2_normalize};
 
 use crate::metrics::{VqaAccuracy, vqa_accuracy};
@@ -173,9 +174,9 @@ impl Head {
         let head = Head {
             fusion,
             queries,
-            fc1: nn::linear(&root / "head" / "0", w, 2 * w, Default::default()),
+            fc1: torch_linear(&root / "head" / "0", w, 2 * w),
             ln: nn::layer_norm(&root / "head" / "1", vec![2 * w], Default::default()),
-            fc2: nn::linear(&root / "head" / "3", 2 * w, answers, Default::default()),
+            fc2: torch_linear(&root / "head" / "3", 2 * w, answers),
         };
         // The fusion block starts from the pre-training fusion's first block.
         let vars = t.vs.variables();

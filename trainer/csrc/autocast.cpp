@@ -9,3 +9,16 @@ extern "C" int unimlip_autocast_cuda_bf16(void) {
     return 2;
   }
 }
+
+// Switches autocast on or off for one device type (0 = CPU, 1 = CUDA) on this thread and
+// returns whether it was on (-1 on an error). CPU autocast runs in bf16, libtorch's default.
+extern "C" int unimlip_autocast_set(int device, bool enabled) {
+  try {
+    const at::DeviceType d = device == 1 ? at::kCUDA : at::kCPU;
+    const bool was = at::autocast::is_autocast_enabled(d);
+    at::autocast::set_autocast_enabled(d, enabled);
+    return was ? 1 : 0;
+  } catch (...) {
+    return -1;
+  }
+}

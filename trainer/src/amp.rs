@@ -10,6 +10,15 @@ mod ffi {
     unsafe extern "C" {
         /// Sets autocast's CUDA dtype to bf16; 0 on success.
         pub fn unimlip_autocast_cuda_bf16() -> i32;
+        /// Switches autocast on a device type (0 CPU, 1 CUDA); the previous state, -1 on error.
+        pub fn unimlip_autocast_set(device: i32, enabled: bool) -> i32;
+    }
+
+    /// Switches autocast for `device` (0 CPU, 1 CUDA) on this thread; returns whether it was on.
+    pub fn set(device: i32, enabled: bool) -> bool {
+        // SAFETY: plain values in and out; the shim catches every C++ exception and only sets
+        // libtorch's thread-local autocast state.
+        unsafe { unimlip_autocast_set(device, enabled) == 1 }
     }
 
     /// Calls the shim.
@@ -46,6 +55,26 @@ pub fn autocast<T>(device: Device, f: impl FnOnce() -> T) -> T {
     } else {
         f()
     }
+}
+
+/// Runs `f` with autocast off on every device type, restoring it after: the similarity logits,
+/// the logit-scale product and the softmaxes of the losses run in fp32 (at logit scale 100 a
+/// bf16 cosine is quantised to steps of about 0.4 logits). Callers cast their inputs to fp32.
+pub fn fp32<T>(f: impl FnOnce() -> T) -> T {
+    let (cpu, cuda) = (ffi::set(0, false), ffi::set(1, false));
+    let out = f();
+    ffi::set(0, cpu);
+    ffi::set(1, cuda);
+    out
+}
+
+/// Runs `f` under CPU bf16 autocast (for tests of what autocast does to the loss graph).
+#[cfg(test)]
+pub(crate) fn cpu_autocast<T>(f: impl FnOnce() -> T) -> T {
+    let was = ffi::set(0, true);
+    let out = f();
+    ffi::set(0, was);
+    out
 }
 
 #[cfg(test)]

@@ -4,15 +4,21 @@
 
 use tch::{Kind, Reduction, Tensor};
 
+use crate::amp;
 use crate::model::l2_normalize;
 
-/// CLIP's symmetric contrastive loss on L2-normalised `[N, E]` features (§5.1).
+/// CLIP's symmetric contrastive loss on L2-normalised `[N, E]` features (§5.1), in fp32 under
+/// autocast.
 pub fn itc(image: &Tensor, text: &Tensor, logit_scale: &Tensor) -> Tensor {
-    let n = image.size()[0];
-    let labels = Tensor::arange(n, (Kind::Int64, image.device()));
-    let logits = logit_scale.exp() * image.matmul(&text.tr());
-    let ce = |l: &Tensor| l.cross_entropy_loss::<Tensor>(&labels, None, Reduction::Mean, -100, 0.0);
-    (ce(&logits) + ce(&logits.tr())) / 2.0
+    amp::fp32(|| {
+        let (image, text) = (image.to_kind(Kind::Float), text.to_kind(Kind::Float));
+        let n = image.size()[0];
+        let labels = Tensor::arange(n, (Kind::Int64, image.device()));
+        let logits = logit_scale.to_kind(Kind::Float).exp() * image.matmul(&text.tr());
+        let ce =
+            |l: &Tensor| l.cross_entropy_loss::<Tensor>(&labels, None, Reduction::Mean, -100, 0.0);
+        (ce(&logits) + ce(&logits.tr())) / 2.0
+    })
 }
 
 /// DropBlock's keep-mask from its seeds: each seed grown to a `b × b` block by a max-pool,
@@ -66,8 +72,13 @@ pub fn text_dropout(t: &Tensor, p: f64, keep: Option<&Tensor>) -> Tensor {
     l2_normalize(&(t * keep / (1.0 - p)))
 }
 
-/// SLIP's NT-Xent on the head outputs of two views (§5.4), temperature `tau`.
+/// SLIP's NT-Xent on the head outputs of two views (§5.4), temperature `tau`, in fp32 under
+/// autocast.
 pub fn nt_xent(za: &Tensor, zb: &Tensor, tau: f64) -> Tensor {
+    amp::fp32(|| nt_xent_fp32(&za.to_kind(Kind::Float), &zb.to_kind(Kind::Float), tau))
+}
+
+fn nt_xent_fp32(za: &Tensor, zb: &Tensor, tau: f64) -> Tensor {
     let (qa, qb) = (l2_normalize(za), l2_normalize(zb));
     let n = qa.size()[0];
     let labels = Tensor::arange(n, (Kind::Int64, za.device()));
@@ -121,6 +132,34 @@ mod tests {
     fn close(a: &Tensor, b: f64) {
         let a = a.double_value(&[]);
         assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+
+    #[test]
+    fn contrastive_logits_and_softmaxes_stay_fp32_under_autocast() {
+        let _rng = crate::rng_lock();
+        tch::manual_seed(5);
+        let unit = |n| l2_normalize(&Tensor::randn([n, 64], (Kind::Float, Device::Cpu)));
+        let (a, b, ls) = (unit(16), unit(16), Tensor::from(100.0f32.ln()));
+        // Autocast is really on: a plain matmul comes out in bf16.
+        let probe = crate::amp::cpu_autocast(|| a.matmul(&b.tr()).kind());
+        assert_eq!(probe, Kind::BFloat16);
+        let plain = (itc(&a, &b, &ls), nt_xent(&a, &b, 0.1));
+        let cast = crate::amp::cpu_autocast(|| {
+            // bf16 inputs, as the towers give under autocast.
+            let (ha, hb) = (a.to_kind(Kind::BFloat16), b.to_kind(Kind::BFloat16));
+            (itc(&ha, &hb, &ls), nt_xent(&ha, &hb, 0.1), itc(&a, &b, &ls))
+        });
+        for l in [&cast.0, &cast.1, &cast.2] {
+            assert_eq!(l.kind(), Kind::Float);
+        }
+        // fp32 features give fp32 results under autocast: identical to no autocast.
+        assert_eq!(cast.2.double_value(&[]), plain.0.double_value(&[]));
+        // bf16 features differ only by their own rounding, not by bf16 logits at scale 100.
+        let rel = |x: &Tensor, y: &Tensor| {
+            (x.double_value(&[]) - y.double_value(&[])).abs() / y.double_value(&[])
+        };
+        assert!(rel(&cast.0, &plain.0) < 2e-2, "{}", rel(&cast.0, &plain.0));
+        assert!(rel(&cast.1, &plain.1) < 2e-2, "{}", rel(&cast.1, &plain.1));
     }
 
     #[test]

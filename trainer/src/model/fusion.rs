@@ -4,6 +4,8 @@
 use tch::nn;
 use tch::{Kind, Tensor};
 
+use super::init::{torch_bound, torch_linear};
+
 #[derive(Debug)]
 struct Block {
     in_proj_weight: Tensor,
@@ -37,15 +39,20 @@ impl Block {
                 &attn / "out_proj",
                 width,
                 width,
+                // NonDynamicallyQuantizableLinear's weight init, bias zeroed by MHA.
                 nn::LinearConfig {
+                    ws_init: nn::Init::Uniform {
+                        lo: -torch_bound(width),
+                        up: torch_bound(width),
+                    },
                     bs_init: Some(nn::Init::Const(0.0)),
-                    ..Default::default()
+                    bias: true,
                 },
             ),
             ln_1: ln(&vs / "ln_1"),
             ln_2: ln(&vs / "ln_2"),
-            c_fc: nn::linear(&mlp / "c_fc", width, 4 * width, Default::default()),
-            c_proj: nn::linear(&mlp / "c_proj", 4 * width, width, Default::default()),
+            c_fc: torch_linear(&mlp / "c_fc", width, 4 * width),
+            c_proj: torch_linear(&mlp / "c_proj", 4 * width, width),
             heads,
         }
     }

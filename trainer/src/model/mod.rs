@@ -1,6 +1,7 @@
 //! The Uni-Mlip model (model.md §1–4), with the PMC-CLIP checkpoint's parameter names.
 
 mod fusion;
+pub mod init;
 mod text;
 mod uni;
 mod vision;

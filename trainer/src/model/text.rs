@@ -4,6 +4,11 @@
 use tch::nn;
 use tch::{Kind, Tensor};
 
+use super::init::{bert_embedding, bert_linear};
+
+/// BERT's `pad_token_id`: the word-embedding row Hugging Face's init zeroes.
+const PAD_ID: i64 = 0;
+
 /// Shape of the text tower.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,7 +78,7 @@ impl Layer {
     fn new(vs: nn::Path, c: &TextConfig) -> Layer {
         let att = &vs / "attention";
         let sa = &att / "self";
-        let lin = |p: nn::Path, i: i64, o: i64| nn::linear(p, i, o, Default::default());
+        let lin = |p: nn::Path, i: i64, o: i64| bert_linear(p, i, o);
         Layer {
             query: lin(&sa / "query", c.hidden, c.hidden),
             key: lin(&sa / "key", c.hidden, c.hidden),
@@ -123,22 +128,17 @@ impl Bert {
     /// Creates BERT under `vs` (use `root / "text_encoder"`).
     pub fn new(vs: nn::Path, c: &TextConfig) -> Bert {
         let emb = &vs / "embeddings";
-        let e = |name: &str, n: i64| nn::embedding(&emb / name, n, c.hidden, Default::default());
+        let e = |name: &str, n: i64, pad| bert_embedding(&emb / name, n, c.hidden, pad);
         let enc = &vs / "encoder" / "layer";
         Bert {
-            word: e("word_embeddings", c.vocab_size),
-            position: e("position_embeddings", c.max_positions),
-            token_type: e("token_type_embeddings", c.type_vocab),
+            word: e("word_embeddings", c.vocab_size, Some(PAD_ID)),
+            position: e("position_embeddings", c.max_positions, None),
+            token_type: e("token_type_embeddings", c.type_vocab, None),
             ln: layer_norm(&emb / "LayerNorm", c.hidden),
             layers: (0..c.layers)
                 .map(|i| Layer::new(&enc / i.to_string(), c))
                 .collect(),
-            _pooler: nn::linear(
-                &vs / "pooler" / "dense",
-                c.hidden,
-                c.hidden,
-                Default::default(),
-            ),
+            _pooler: bert_linear(&vs / "pooler" / "dense", c.hidden, c.hidden),
             dropout: c.dropout,
         }
     }

@@ -3,6 +3,7 @@
 use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
 
+use super::init::{bn_config, torch_linear};
 use super::{Bert, Fusion, ModifiedResNet, TextConfig, VisionConfig, VisualOutput};
 
 /// Every size of the model.
@@ -141,12 +142,12 @@ pub struct SslHead {
 
 impl SslHead {
     fn new(vs: nn::Path, d: i64, hidden: i64, out: i64) -> SslHead {
-        let lin = |n: &str, i: i64, o: i64| nn::linear(&vs / n, i, o, Default::default());
+        let lin = |n: &str, i: i64, o: i64| torch_linear(&vs / n, i, o);
         SslHead {
             layer1: lin("layer1", d, hidden),
-            bn1: nn::batch_norm1d(&vs / "bn1", hidden, Default::default()),
+            bn1: nn::batch_norm1d(&vs / "bn1", hidden, bn_config(1.0)),
             layer2: lin("layer2", hidden, hidden),
-            bn2: nn::batch_norm1d(&vs / "bn2", hidden, Default::default()),
+            bn2: nn::batch_norm1d(&vs / "bn2", hidden, bn_config(1.0)),
             layer3: lin("layer3", hidden, out),
         }
     }

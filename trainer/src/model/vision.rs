@@ -4,6 +4,8 @@
 use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
 
+use super::init::{bn_config, torch_bound, torch_conv2d};
+
 /// Shape of the vision tower.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,7 +41,7 @@ impl VisionConfig {
 }
 
 fn conv(vs: nn::Path, cin: i64, cout: i64, k: i64, stride: i64) -> nn::Conv2D {
-    nn::conv2d(
+    torch_conv2d(
         vs,
         cin,
         cout,
@@ -54,7 +56,7 @@ fn conv(vs: nn::Path, cin: i64, cout: i64, k: i64, stride: i64) -> nn::Conv2D {
 }
 
 fn bn(vs: nn::Path, c: i64) -> nn::BatchNorm {
-    nn::batch_norm2d(vs, c, Default::default())
+    nn::batch_norm2d(vs, c, bn_config(1.0))
 }
 
 fn avg_pool(x: &Tensor, k: i64) -> Tensor {
@@ -138,7 +140,11 @@ impl AttentionPool {
                         mean: 0.0,
                         stdev: std,
                     },
-                    ..Default::default()
+                    bs_init: Some(nn::Init::Uniform {
+                        lo: -torch_bound(dim),
+                        up: torch_bound(dim),
+                    }),
+                    bias: true,
                 },
             )
         };

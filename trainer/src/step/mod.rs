@@ -121,6 +121,30 @@ mod tests {
     }
 
     #[test]
+    fn every_loss_comes_out_fp32_and_finite_under_autocast() {
+        let _rng = crate::rng_lock();
+        tch::manual_seed(4);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let m = UniMlip::new(&vs, &ModelConfig::tiny());
+        let data = batch(4);
+        let l = crate::amp::cpu_autocast(|| {
+            losses_single(&m, &data.input(), Switches::all(), Weights::default(), true)
+        });
+        for (name, t) in [
+            ("itc", &l.itc),
+            ("itc_img", &l.itc_img),
+            ("itc_txt", &l.itc_txt),
+            ("i2i", &l.i2i),
+            ("mlm", &l.mlm),
+        ] {
+            let t = t.as_ref().unwrap();
+            assert_eq!(t.kind(), tch::Kind::Float, "{name}");
+            assert!(t.double_value(&[]).is_finite(), "{name}");
+        }
+        assert_eq!(l.total.kind(), tch::Kind::Float);
+    }
+
+    #[test]
     fn a_few_adamw_steps_on_one_batch_lower_every_loss() {
         let _rng = crate::rng_lock();
         tch::manual_seed(2);
