@@ -124,11 +124,11 @@ pub struct ClassifyArgs {
     /// A split file with train / validation / test parts (e.g. chexpert-lowdata-0.01).
     #[arg(long)]
     pub split: String,
-    /// linear (frozen encoder) or finetune.
-    #[arg(long, default_value = "linear")]
+    /// finetune (the paper: the vision tower and a linear head) or linear (frozen encoder).
+    #[arg(long, default_value = "finetune")]
     pub mode: String,
-    /// Most epochs.
-    #[arg(long, default_value_t = 30)]
+    /// Most epochs (early stopping on the validation macro AUC ends most runs sooner).
+    #[arg(long, default_value_t = 64)]
     pub epochs: usize,
     /// Stop after this many epochs without a better validation macro AUC.
     #[arg(long, default_value_t = 5)]
@@ -136,9 +136,9 @@ pub struct ClassifyArgs {
     /// Adam learning rate of the head (fine-tuning: a tenth of it for the encoder).
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
-    /// Images per step.
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
+    /// Images per step (the paper's: 190 for CheXpert, 150 for MIMIC-CXR and NIH).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// Seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -166,6 +166,10 @@ pub struct VqaArgs {
     /// Seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Where the fusion block starts: random (the paper, §4.2) or pretrained (the
+    /// pre-training fusion's first block).
+    #[arg(long, default_value = "random")]
+    pub fusion_init: String,
 }
 
 #[derive(Debug, Args)]

@@ -1,21 +1,41 @@
 use serde_json::Value;
 
+use crate::train::metrics;
 use crate::util::*;
 
-/// The demo at its small size: every stage, the three tables, the result files and the report;
-/// then each evaluation on its own with `--json`.
+/// The demo at its small size: every stage, the three tables with their chance, PMC-CLIP and
+/// Uni-Mlip rows, the result files of both runs and the report; then each evaluation on its own
+/// with `--json`.
 #[test]
 fn the_small_demo_runs_every_stage_and_each_eval_stands_alone() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path().join("demo");
     let out = ok(&["demo", "--out", dir.to_str().unwrap(), "--size", "small"]);
-    for stage in 1..=7 {
-        assert!(out.contains(&format!("{stage}/7 ")), "{out}");
+    for stage in 1..=8 {
+        assert!(out.contains(&format!("{stage}/8 ")), "{out}");
     }
-    for header in ["| R@1 |", "| macro AUC |", "| open | closed | overall |"] {
+    for header in [
+        "| image→text R@1 |",
+        "| macro AUC |",
+        " open | closed | overall |",
+    ] {
         assert!(out.contains(header), "{out}");
     }
-    let eval = dir.join("run/eval");
+    for row in [
+        "| chance |",
+        "| chance (majority) |",
+        "| PMC-CLIP |",
+        "| Uni-Mlip |",
+    ] {
+        assert!(out.contains(row), "{out}");
+    }
+    // Both continuations start from the pre-trained weights and run the same steps.
+    let steps = |run: &str| metrics(&dir.join(run)).len();
+    assert_eq!(steps("pmc-clip"), steps("uni-mlip"));
+    let first = |run: &str| metrics(&dir.join(run))[0].clone();
+    assert!(first("pmc-clip")["loss_i2i"].is_null() && first("uni-mlip")["loss_i2i"].is_number());
+    assert!(dir.join("pmc-clip/eval").is_dir());
+    let eval = dir.join("uni-mlip/eval");
     let read = |name: &str| -> Value {
         serde_json::from_slice(&std::fs::read(eval.join(name)).unwrap()).unwrap()
     };
@@ -30,8 +50,12 @@ fn the_small_demo_runs_every_stage_and_each_eval_stands_alone() {
         let mean = s["mean_rank"].as_f64().unwrap();
         assert!((1.0..=n).contains(&mean), "{s}");
     }
-    let c = read("classify-chexpert-chexpert-demo-linear.json");
-    assert_eq!(c["mode"], "linear");
+    let c = read("classify-chexpert-chexpert-demo-finetune.json");
+    assert_eq!(c["mode"], "finetune");
+    assert_eq!(
+        (c["batch_size"].as_u64(), c["patience"].as_u64()),
+        (Some(32), Some(4))
+    );
     assert_eq!(c["label_names"].as_array().unwrap().len(), 14);
     assert!(c["protocol"].as_str().unwrap().contains("held out"), "{c}");
     let per_class = c["test"]["per_class"].as_array().unwrap();
@@ -41,6 +65,8 @@ fn the_small_demo_runs_every_stage_and_each_eval_stands_alone() {
     assert_eq!(scored + skipped, 14);
     for ds in ["vqa-rad", "slake"] {
         let v = read(&format!("vqa-{ds}.json"));
+        assert_eq!(v["fusion_init"], "random");
+        assert!(v["majority"]["overall"].as_f64().is_some(), "{v}");
         let a = &v["accuracy"];
         let (n, nc, no) = (
             a["counts"][0].as_u64().unwrap(),
@@ -55,7 +81,9 @@ fn the_small_demo_runs_every_stage_and_each_eval_stands_alone() {
     }
     let page = std::fs::read_to_string(dir.join("report/index.html")).unwrap();
     assert!(
-        page.contains("run0-losses.png") && page.contains("<table>"),
+        page.contains("run0-losses.png")
+            && page.contains("run1-losses.png")
+            && page.contains("<table>"),
         "{page}"
     );
     assert!(dir.join("report/run0-losses.png").exists());
@@ -69,7 +97,7 @@ fn the_small_demo_runs_every_stage_and_each_eval_stands_alone() {
     );
 
     // Each evaluation on its own, as JSON.
-    let run_dir = dir.join("run");
+    let run_dir = dir.join("uni-mlip");
     let data = dir.join("data");
     let v = json(&ok(&[
         "eval",

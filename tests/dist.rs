@@ -140,6 +140,57 @@ fn two_gloo_ranks_match_one_process_with_the_global_batch_and_resume_as_one() {
 }
 
 #[test]
+fn openclip_gradients_on_two_ranks_equal_one_process_with_halved_contrastive_weights() {
+    let d = tempfile::tempdir().unwrap();
+    let (ds, vocab) = roco_with_vocab(d.path(), 120);
+    let (one, two) = (d.path().join("halved"), d.path().join("openclip"));
+    let with = |cfg: String, losses: &str| {
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        std::fs::write(&cfg, format!("{text}\n[losses]\n{losses}")).unwrap();
+        cfg
+    };
+    // One process, the contrastive weights halved (0.167 → 0.0835, 0.5 → 0.25).
+    let single = with(
+        config(d.path(), &ds, &vocab, &one, 8, 3),
+        "weight_cm = 0.0835\nweight_um = 0.25\n",
+    );
+    ok(&["train", "--config", &single, "--json"]);
+    let double = with(
+        config(d.path(), &ds, &vocab, &two, 4, 3),
+        "contrastive_grad = \"openclip\"\n",
+    );
+    ok(&[
+        "train",
+        "--config",
+        &double,
+        "--nproc",
+        "2",
+        "--json",
+        "--dist-timeout",
+        "60",
+    ]);
+    // AdamW is blind to a gradient's scale, so the logit scale and the SimCLR head (contrastive
+    // gradient only) move alike; the towers see contrastive and MLM gradients mixed 1 : 2 both
+    // ways.
+    let share = share_differing(&latest_weights(&one), &latest_weights(&two));
+    assert!(share < 0.005, "{share} of the weights differ");
+    // The exact gradient is not that: it differs from the halved run.
+    let exact = d.path().join("exact");
+    ok(&[
+        "train",
+        "--config",
+        &config(d.path(), &ds, &vocab, &exact, 4, 3),
+        "--nproc",
+        "2",
+        "--json",
+        "--dist-timeout",
+        "60",
+    ]);
+    let share = share_differing(&latest_weights(&one), &latest_weights(&exact));
+    assert!(share > 0.05, "only {share} of the weights differ");
+}
+
+#[test]
 fn a_killed_rank_stops_the_other_within_the_timeout() {
     let d = tempfile::tempdir().unwrap();
     let (ds, vocab) = roco_with_vocab(d.path(), 120);

@@ -309,6 +309,24 @@ fn a_pmc_clip_checkpoint_converts_and_loads() {
         String::from_utf8_lossy(&cmp.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&cmp.stdout).lines().count(), 174);
+    // The converted weights (no SimCLR head) run through the forward harness: everything but
+    // the SimCLR loss, and a note saying so.
+    let fwd = ok(&[
+        "model",
+        "forward",
+        "--config",
+        "tiny",
+        "--weights",
+        &file("conv.safetensors"),
+        "--inputs",
+        &file("inputs.safetensors"),
+        "--out",
+        &file("conv-out.safetensors"),
+    ]);
+    assert!(
+        fwd.contains("loss_itc") && !fwd.contains("loss_i2i,") && fwd.contains("no SimCLR head"),
+        "{fwd}"
+    );
 
     // Not a checkpoint; not this model: one line each, nothing left behind.
     std::fs::write(file("bad.pt"), b"not a checkpoint").unwrap();

@@ -52,8 +52,8 @@ pub struct ClassifyJob {
     pub patience: usize,
     /// Adam's learning rate (the head's; fine-tuning uses a tenth of it for the encoder).
     pub lr: f64,
-    /// Samples per step.
-    pub batch_size: usize,
+    /// Samples per step ([`paper_batch_size`] of the dataset when absent).
+    pub batch_size: Option<usize>,
     /// Decoding threads.
     pub threads: usize,
     /// Seed of the head's initialisation and the sample order.
@@ -83,6 +83,14 @@ pub struct ClassifyResult {
     pub best_epoch: usize,
     /// Its validation macro AUC.
     pub validation_macro_auc: Option<f64>,
+    /// Samples per step.
+    pub batch_size: usize,
+    /// Adam's learning rate of the head (the encoder's is a tenth of it when fine-tuned).
+    pub lr: f64,
+    /// Most epochs.
+    pub max_epochs: usize,
+    /// Epochs without a better validation macro AUC before stopping.
+    pub patience: usize,
     /// Test macro AUC, per class and skipped classes.
     pub test: MacroAuc,
     /// Where the weights came from.
@@ -260,9 +268,25 @@ fn auc_of(logits: &Tensor, y: &[Vec<f32>], names: &[String]) -> Result<MacroAuc>
     Ok(macro_auc(&scores, y, names))
 }
 
+/// The paper's fine-tuning batch size for a dataset: 190 for CheXpert, 150 for MIMIC-CXR and
+/// NIH ChestX-ray14 (and others).
+pub fn paper_batch_size(dataset: &str) -> usize {
+    match dataset {
+        "chexpert" => 190,
+        _ => 150,
+    }
+}
+
 /// Runs the job.
 pub fn classify(t: &mut Trained, job: &ClassifyJob, device: Device) -> Result<ClassifyResult> {
     let p = parts(job)?;
+    let batch_size = job
+        .batch_size
+        .unwrap_or_else(|| paper_batch_size(&p.dataset));
+    let job = &ClassifyJob {
+        batch_size: Some(batch_size),
+        ..job.clone()
+    };
     let side = t.config.vision.image_size as u32;
     let d = t.config.vision.output_dim;
     let c = p.names.len() as i64;
@@ -310,7 +334,7 @@ pub fn classify(t: &mut Trained, job: &ClassifyJob, device: Device) -> Result<Cl
                 let x = set.features.to_device(device);
                 let mut order: Vec<i64> = (0..set.ids.len() as i64).collect();
                 order.shuffle(&mut rng);
-                for chunk in order.chunks(job.batch_size.max(1)) {
+                for chunk in order.chunks(batch_size.max(1)) {
                     let i = Tensor::from_slice(chunk).to_device(device);
                     let loss = bce(
                         &head.forward(&x.index_select(0, &i)),
@@ -374,6 +398,10 @@ pub fn classify(t: &mut Trained, job: &ClassifyJob, device: Device) -> Result<Cl
         protocol: p.protocol.clone(),
         best_epoch,
         validation_macro_auc: Some(val_auc),
+        batch_size,
+        lr: job.lr,
+        max_epochs: job.epochs,
+        patience: job.patience,
         test: auc_of(&logits, &y_test, &p.names)?,
         weights: t.weights.clone(),
     })
@@ -407,7 +435,8 @@ fn finetune_epoch(
 ) -> Result<()> {
     let side = t.config.vision.image_size as u32;
     let train = Pipeline::unimlip_at(side, false);
-    let l = Loader::once(vec![source(job, "train")], train, job.threads)?;
+    let batch = job.batch_size.unwrap_or(32);
+    let l = Loader::once_batched(vec![source(job, "train")], train, job.threads, batch)?;
     let cursor = l.start(epoch as u64);
     for batch in l.stream(&cursor, 0, 1)? {
         let batch = batch?;

@@ -18,6 +18,7 @@
 //! The data comes from the loader's each-row-once reads (`unimlip_loader::Loader::once`); the
 //! trainer supplies only the model and its checkpoints ([`unimlip_trainer::Trained`]).
 
+mod answers;
 mod classify;
 mod error;
 mod features;
@@ -27,12 +28,11 @@ mod retrieval;
 mod tables;
 mod vqa;
 
-pub use classify::{ClassifyJob, ClassifyResult, Mode, classify};
+pub use answers::normalize_answer;
+pub use classify::{ClassifyJob, ClassifyResult, Mode, classify, paper_batch_size};
 pub use error::{Error, Result};
 pub use features::{ImageSet, encode_images, encode_texts};
 pub use report::{RunData, read_run, write_report};
 pub use retrieval::{RetrievalJob, RetrievalResult, retrieval};
 pub use tables::{classify_table, retrieval_table, vqa_table};
-pub use vqa::{
-    ANSWER_RULE, QUERY_TOKENS, QUESTION_LENGTH, VqaJob, VqaResult, normalize_answer, vqa,
-};
+pub use vqa::{ANSWER_RULE, FusionInit, QUERY_TOKENS, QUESTION_LENGTH, VqaJob, VqaResult, vqa};

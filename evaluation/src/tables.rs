@@ -68,17 +68,19 @@ pub fn classify_table(results: &[ClassifyResult]) -> String {
 /// Table 2: VQA accuracy (percent), open / closed / overall.
 pub fn vqa_table(results: &[VqaResult]) -> String {
     let mut s = String::from(
-        "| dataset | open | closed | overall | questions (open / closed) | answers |\n\
-         |---|---:|---:|---:|---|---:|\n",
+        "| dataset | open | closed | overall | majority answer (open / closed) | questions (open / closed) | answers |\n\
+         |---|---:|---:|---:|---|---|---:|\n",
     );
     for r in results {
         let a = &r.accuracy;
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} / {} | {} |\n",
+            "| {} | {} | {} | {} | {} / {} | {} / {} | {} |\n",
             r.dataset,
             opt_pct(a.open),
             opt_pct(a.closed),
             pct(a.overall),
+            opt_pct(r.majority.open),
+            opt_pct(r.majority.closed),
             a.counts.2,
             a.counts.1,
             r.answers

@@ -18,6 +18,7 @@ use unimlip_trainer::images_to_device;
 use unimlip_trainer::model::init::torch_linear;
 use unimlip_trainer::{Fusion, l2_normalize};
 
+use crate::answers::normalize_answer;
 use crate::metrics::{VqaAccuracy, vqa_accuracy};
 use crate::{Error, Result};
 
@@ -26,9 +27,36 @@ pub const QUERY_TOKENS: i64 = 20;
 /// Question length in tokens (the pre-training context).
 pub const QUESTION_LENGTH: &str = "77 (the pre-training context length)";
 /// How answers are normalised before matching.
-pub const ANSWER_RULE: &str = "lower-case, whitespace collapsed, surrounding punctuation removed, \
-     number words zero–ten as digits, articles a/an/the dropped; answer set = train ∪ test \
-     (M3AE), closed/open from answer_type";
+pub const ANSWER_RULE: &str = "M3AE normalize_word on the lower-cased answer; answer set = \
+     every split's answers (train ∪ validation ∪ test, as M3AE builds it); closed/open from \
+     answer_type";
+
+/// How the fine-tuning differs from M3AE's VQA fine-tuning (recorded in every result).
+pub const PROTOCOL: &str = "answer classification with softmax cross-entropy on the one \
+     normalised answer (M3AE: BCE on soft scores, identical for one answer per question); \
+     AdamW, encoders at lr, fusion and head at 10× lr, constant rate (M3AE: linear warmup and \
+     decay)";
+
+/// Where the VQA fusion block starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FusionInit {
+    /// Randomly initialised, with the head (the paper, §4.2).
+    Random,
+    /// From the pre-training fusion's first block.
+    Pretrained,
+}
+
+impl FusionInit {
+    /// `random` or `pretrained`.
+    pub fn parse(s: &str) -> Option<FusionInit> {
+        match s {
+            "random" => Some(FusionInit::Random),
+            "pretrained" => Some(FusionInit::Pretrained),
+            _ => None,
+        }
+    }
+}
 
 /// What to train and test on.
 #[derive(Debug, Clone)]
@@ -49,6 +77,8 @@ pub struct VqaJob {
     pub threads: usize,
     /// Seed.
     pub seed: u64,
+    /// Where the fusion block starts.
+    pub fusion_init: FusionInit,
 }
 
 /// The result of one VQA run.
@@ -70,26 +100,15 @@ pub struct VqaResult {
     pub train_questions: usize,
     /// Test accuracy.
     pub accuracy: VqaAccuracy,
+    /// The chance row: each test question answered with the most frequent training answer of
+    /// its type (closed or open).
+    pub majority: VqaAccuracy,
+    /// Where the fusion block started.
+    pub fusion_init: FusionInit,
+    /// How the fine-tuning differs from M3AE's.
+    pub protocol: &'static str,
     /// Where the weights came from.
     pub weights: String,
-}
-
-/// PMC/M3AE-style answer normalisation (see [`ANSWER_RULE`]).
-pub fn normalize_answer(a: &str) -> String {
-    const NUMBERS: [&str; 11] = [
-        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    ];
-    let lower = a.to_lowercase();
-    let trimmed = lower.trim_matches(|c: char| c.is_whitespace() || ".,;:!?\"'".contains(c));
-    trimmed
-        .split_whitespace()
-        .filter(|w| !matches!(*w, "a" | "an" | "the"))
-        .map(|w| match NUMBERS.iter().position(|n| n == &w) {
-            Some(i) => i.to_string(),
-            None => w.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 struct Question {
@@ -149,6 +168,29 @@ fn images(job: &VqaJob, split: &str, side: u32) -> Result<HashMap<String, Vec<u8
     Ok(out)
 }
 
+/// Accuracy of answering each test question with the most frequent training answer of its type.
+fn majority(train: &[Question], test: &[Question]) -> VqaAccuracy {
+    let top = |closed: bool| {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for q in train.iter().filter(|q| q.closed == closed) {
+            *counts.entry(&q.answer).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .max_by_key(|&(a, n)| (n, std::cmp::Reverse(a)))
+            .map(|(a, _)| a.to_string())
+    };
+    let (closed, open) = (top(true), top(false));
+    let results: Vec<(bool, bool)> = test
+        .iter()
+        .map(|q| {
+            let guess = if q.closed { &closed } else { &open };
+            (guess.as_deref() == Some(q.answer.as_str()), q.closed)
+        })
+        .collect();
+    vqa_accuracy(&results)
+}
+
 /// The VQA head on top of the pre-trained towers.
 struct Head {
     fusion: Fusion,
@@ -159,7 +201,7 @@ struct Head {
 }
 
 impl Head {
-    fn new(t: &Trained, answers: i64) -> Head {
+    fn new(t: &Trained, answers: i64, init: FusionInit) -> Head {
         let root = t.vs.root().set_group(1) / "vqa";
         let w = t.config.text.hidden;
         let fusion = Fusion::new(&root / "fusion", w, 1, t.config.fusion_heads);
@@ -178,6 +220,9 @@ impl Head {
             ln: nn::layer_norm(&root / "head" / "1", vec![2 * w], Default::default()),
             fc2: torch_linear(&root / "head" / "3", 2 * w, answers),
         };
+        if init == FusionInit::Random {
+            return head;
+        }
         // The fusion block starts from the pre-training fusion's first block.
         let vars = t.vs.variables();
         tch::no_grad(|| {
@@ -235,8 +280,12 @@ pub fn vqa(t: &mut Trained, job: &VqaJob, device: Device) -> Result<VqaResult> {
             job.test
         )));
     }
+    let mut every = Vec::new();
+    for split in manifest.splits.keys() {
+        every.extend(questions(&store, &manifest, split)?);
+    }
     let mut set: BTreeMap<&str, i64> = BTreeMap::new();
-    for q in train.iter().chain(&test) {
+    for q in every.iter().chain(&train).chain(&test) {
         set.insert(&q.answer, 0);
     }
     for (i, v) in set.values_mut().enumerate() {
@@ -248,7 +297,7 @@ pub fn vqa(t: &mut Trained, job: &VqaJob, device: Device) -> Result<VqaResult> {
         images(job, &job.test, side)?,
     );
     tch::manual_seed(job.seed as i64);
-    let head = Head::new(t, set.len() as i64);
+    let head = Head::new(t, set.len() as i64, job.fusion_init);
     let mut opt = nn::AdamW::default().build(&t.vs, job.lr)?;
     opt.set_lr_group(0, job.lr);
     opt.set_lr_group(1, job.lr * 10.0);
@@ -301,24 +350,9 @@ pub fn vqa(t: &mut Trained, job: &VqaJob, device: Device) -> Result<VqaResult> {
         question_length: QUESTION_LENGTH,
         train_questions: train.len(),
         accuracy: vqa_accuracy(&results),
+        majority: majority(&train, &test),
+        fusion_init: job.fusion_init,
+        protocol: PROTOCOL,
         weights: t.weights.clone(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn answers_normalise_like_m3ae() {
-        assert_eq!(normalize_answer(" Yes "), "yes");
-        assert_eq!(normalize_answer("The Left Lung."), "left lung");
-        assert_eq!(normalize_answer("Two"), "2");
-        assert_eq!(normalize_answer("x-ray"), "x-ray");
-        assert_eq!(
-            normalize_answer("  superficial to the patient's skin"),
-            "superficial to patient's skin"
-        );
-        assert_eq!(normalize_answer("?"), "");
-    }
 }

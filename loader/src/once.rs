@@ -10,7 +10,17 @@ impl Loader {
     /// A loader that yields every row of `sources` once, in a fixed order, through `pipeline`
     /// (the last batch is padded; [`Loader::each_once`] skips the padding).
     pub fn once(sources: Vec<SourceSpec>, pipeline: Pipeline, threads: usize) -> Result<Loader> {
-        let mut c = LoaderConfig::new(sources, pipeline, ONCE_BATCH);
+        Loader::once_batched(sources, pipeline, threads, ONCE_BATCH)
+    }
+
+    /// [`Loader::once`] with `batch` rows per batch.
+    pub fn once_batched(
+        sources: Vec<SourceSpec>,
+        pipeline: Pipeline,
+        threads: usize,
+        batch: usize,
+    ) -> Result<Loader> {
+        let mut c = LoaderConfig::new(sources, pipeline, batch.max(1));
         c.tail = Tail::Pad;
         c.threads = threads.max(1);
         Loader::open(c)

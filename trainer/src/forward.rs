@@ -18,8 +18,13 @@ use crate::losses;
 use crate::model::{UniMlip, l2_normalize};
 use crate::{Error, Result};
 
-/// Runs the harness; `inputs` by name, outputs by name in a fixed order.
-pub fn forward(m: &UniMlip, inputs: &HashMap<String, Tensor>) -> Result<Vec<(String, Tensor)>> {
+/// Runs the harness; `inputs` by name, outputs by name in a fixed order. Without the SimCLR
+/// head (`ssl_head` false: weights that lack it), `loss_i2i` is left out.
+pub fn forward(
+    m: &UniMlip,
+    inputs: &HashMap<String, Tensor>,
+    ssl_head: bool,
+) -> Result<Vec<(String, Tensor)>> {
     let get = |n: &str| inputs.get(n);
     let need = |n: &str| get(n).ok_or_else(|| Error::Config(format!("inputs have no `{n}`")));
     let pixels = need("pixel_values")?.to_kind(Kind::Float);
@@ -57,7 +62,7 @@ pub fn forward(m: &UniMlip, inputs: &HashMap<String, Tensor>) -> Result<Vec<(Str
                 losses::itc(&image, &td, &m.logit_scale),
             ));
         }
-        if let (Some(a), Some(b)) = (get("view_a"), get("view_b")) {
+        if let (true, Some(a), Some(b)) = (ssl_head, get("view_a"), get("view_b")) {
             let z = |v: &Tensor| {
                 let pooled = m.encode_image(&v.to_kind(Kind::Float), false).pooled;
                 m.image_mlp.forward_t(&pooled, false)

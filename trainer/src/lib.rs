@@ -41,14 +41,15 @@ pub use input::{CLIP_MEAN, CLIP_STD, device, images_to_device};
 pub use model::{Fusion, ModelConfig, UniMlip, l2_normalize};
 pub use optim::{AdamW, AdamWConfig, cosine_lr, decays};
 pub use step::{
-    Losses, StepInput, StepLosses, Switches, losses_on, losses_single, unscale_replicated,
+    ContrastiveGrad, I2iForm, Losses, Semantics, StepInput, StepLosses, Switches, losses_on,
+    losses_single, unscale_replicated,
 };
 pub use text::{Specials, TextTokenizer, mask_words};
 pub use train::{
-    CheckpointConfig, DataConfig, EvalConfig, LossConfig, OptimConfig, Retrieval, RunOptions,
+    CheckpointConfig, DataConfig, EvalConfig, I2i, LossConfig, OptimConfig, Retrieval, RunOptions,
     RunSummary, Silent, StepProgress, TrainConfig, train,
 };
-pub use trained::{RunInfo, Trained, write_run_info};
+pub use trained::{LoadedWeights, RunInfo, Trained, load_weights, write_run_info};
 pub use vocab::{SPECIALS, train_vocab};
 
 /// libtorch's random generator is global to the process: tests that draw from it (model

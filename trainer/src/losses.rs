@@ -72,6 +72,19 @@ pub fn text_dropout(t: &Tensor, p: f64, keep: Option<&Tensor>) -> Tensor {
     l2_normalize(&(t * keep / (1.0 - p)))
 }
 
+/// Symmetric InfoNCE between row-aligned L2-normalised `[N, E]` embeddings at temperature
+/// `tau` (the paper's Eq. 2 on two views), in fp32 under autocast.
+pub fn info_nce(a: &Tensor, b: &Tensor, tau: f64) -> Tensor {
+    amp::fp32(|| {
+        let (a, b) = (a.to_kind(Kind::Float), b.to_kind(Kind::Float));
+        let labels = Tensor::arange(a.size()[0], (Kind::Int64, a.device()));
+        let logits = a.matmul(&b.tr()) / tau;
+        let ce =
+            |l: &Tensor| l.cross_entropy_loss::<Tensor>(&labels, None, Reduction::Mean, -100, 0.0);
+        (ce(&logits) + ce(&logits.tr())) / 2.0
+    })
+}
+
 /// SLIP's NT-Xent on the head outputs of two views (§5.4), temperature `tau`, in fp32 under
 /// autocast.
 pub fn nt_xent(za: &Tensor, zb: &Tensor, tau: f64) -> Tensor {
@@ -160,6 +173,17 @@ mod tests {
         };
         assert!(rel(&cast.0, &plain.0) < 2e-2, "{}", rel(&cast.0, &plain.0));
         assert!(rel(&cast.1, &plain.1) < 2e-2, "{}", rel(&cast.1, &plain.1));
+    }
+
+    #[test]
+    fn eq2_info_nce_is_itc_at_scale_one_over_tau() {
+        let _rng = crate::rng_lock();
+        tch::manual_seed(8);
+        let unit = |n| l2_normalize(&Tensor::randn([n, 16], (Kind::Float, Device::Cpu)));
+        let (a, b) = (unit(6), unit(6));
+        let want = itc(&a, &b, &Tensor::from(10.0f32.ln()));
+        let got = info_nce(&a, &b, 0.1);
+        assert!((got.double_value(&[]) - want.double_value(&[])).abs() < 1e-5);
     }
 
     #[test]

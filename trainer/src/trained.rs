@@ -12,6 +12,36 @@ use crate::model::{ModelConfig, UniMlip};
 use crate::text::TextTokenizer;
 use crate::{Error, Result};
 
+/// Whether a weights file had the SimCLR head (`image_mlp.*`), the one part that may be missing:
+/// PMC-CLIP's checkpoints (and `convert pmc-clip`) have none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadedWeights {
+    /// The SimCLR head was in the file.
+    pub ssl_head: bool,
+}
+
+/// Loads safetensors weights into `vs`; every tensor of the model must be there except the
+/// SimCLR head, which then keeps its fresh initialisation.
+pub fn load_weights(vs: &mut nn::VarStore, path: &str) -> Result<LoadedWeights> {
+    let missing = vs.load_partial(path).map_err(|e| Error::Tensors {
+        path: path.to_string(),
+        cause: crate::torch_message(&e),
+    })?;
+    let bad: Vec<&String> = missing
+        .iter()
+        .filter(|n| !n.starts_with("image_mlp."))
+        .collect();
+    if let Some(first) = bad.first() {
+        return Err(Error::Mismatch(format!(
+            "{path}: {} parameters of the model are missing, e.g. {first}",
+            bad.len()
+        )));
+    }
+    Ok(LoadedWeights {
+        ssl_head: missing.is_empty(),
+    })
+}
+
 /// What a run folder records about itself (`run.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -120,16 +150,7 @@ impl Trained {
             .map_err(Error::Config)?;
         let mut vs = nn::VarStore::new(device);
         let model = UniMlip::new(&vs, &config);
-        let missing = vs.load_partial(weights).map_err(|e| Error::Tensors {
-            path: weights.to_string(),
-            cause: crate::torch_message(&e),
-        })?;
-        if let Some(first) = missing.iter().find(|n| !n.starts_with("image_mlp.")) {
-            return Err(Error::Mismatch(format!(
-                "{weights}: {} parameters of the model are missing, e.g. {first}",
-                missing.len()
-            )));
-        }
+        load_weights(&mut vs, weights)?;
         Ok(Trained {
             config,
             tokenizer,

@@ -4,6 +4,7 @@
 
 mod bench;
 mod chexpert;
+mod composition;
 mod mimic;
 mod nih;
 mod picture;
@@ -20,6 +21,7 @@ use serde::Serialize;
 use crate::{Dataset, Error, Result};
 
 pub use bench::{BenchFormat, write_bench};
+pub use composition::{Composition, Object};
 pub use picture::{POSITIONS, SHAPES, Scene, TONES};
 
 /// What a synth run wrote, and what an ingest of it must produce with default options.

@@ -7,24 +7,13 @@ use std::path::Path;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::picture::{Scene, jpeg, random_size, render};
+use super::composition::Composition;
+use super::picture::{jpeg, random_size};
 use super::{SynthReport, quirk_slots, write_file};
 use crate::Result;
 
 const SPLITS: [(&str, f64); 3] = [("train", 0.8), ("validation", 0.1), ("test", 0.1)];
 const SUBSETS: [&str; 2] = ["radiology", "non-radiology"];
-const RAD_MODALITIES: [&str; 5] = [
-    "Axial CT",
-    "Coronal MRI",
-    "Plain radiograph",
-    "Ultrasound",
-    "Sagittal T2-weighted MRI",
-];
-const OTHER_MODALITIES: [&str; 3] = [
-    "Photomicrograph",
-    "Clinical photograph",
-    "Schematic diagram",
-];
 const LICENCES: [&str; 8] = [
     "CC BY",
     "CC BY-NC",
@@ -137,7 +126,7 @@ fn write_folder(
     };
     for it in items {
         let name = format!("ROCO_{:05}", it.id);
-        let scene = Scene::random(rng);
+        let scene = Composition::random(rng);
         let caption = caption(&scene, it, rng);
         text_lines(&mut f, &name, &caption, it, rng);
         let image = image_bytes(&scene, it, rng);
@@ -167,17 +156,12 @@ fn write_folder(
     Ok(())
 }
 
-fn caption(scene: &Scene, it: &Item, rng: &mut ChaCha8Rng) -> String {
+fn caption(scene: &Composition, it: &Item, rng: &mut ChaCha8Rng) -> String {
     if it.quirk == Quirk::French {
         return "Coupe axiale TDM montrant une masse hyperdense arrondie – aspect typique à 45°."
             .into();
     }
-    let modality = if it.subset == 0 {
-        RAD_MODALITIES[rng.random_range(0..RAD_MODALITIES.len())]
-    } else {
-        OTHER_MODALITIES[rng.random_range(0..OTHER_MODALITIES.len())]
-    };
-    let mut c = format!("{modality} showing {}", scene.phrase());
+    let mut c = scene.caption();
     match rng.random_range(0..6) {
         0 => c.push_str(" (arrow)"),
         1 => c.push_str(" with “marked” enhancement at 37°C"),
@@ -230,7 +214,7 @@ fn text_lines(f: &mut Files, name: &str, caption: &str, it: &Item, rng: &mut Cha
     writeln!(f.licences, "{name},PMC{pmc}_{file},{licence}").unwrap();
 }
 
-fn image_bytes(scene: &Scene, it: &Item, rng: &mut ChaCha8Rng) -> Option<Vec<u8>> {
+fn image_bytes(scene: &Composition, it: &Item, rng: &mut ChaCha8Rng) -> Option<Vec<u8>> {
     let (w, h) = random_size(rng);
     let grey = it.subset == 0 && rng.random_bool(0.85);
     match it.quirk {
@@ -238,9 +222,9 @@ fn image_bytes(scene: &Scene, it: &Item, rng: &mut ChaCha8Rng) -> Option<Vec<u8>
         Quirk::EmptyImage => Some(Vec::new()),
         Quirk::GarbageImage => Some((0..2048).map(|_| rng.random_range(0..=254u8)).collect()),
         Quirk::TruncatedImage => {
-            let full = jpeg(&render(scene, w, h, grey, rng));
+            let full = jpeg(&scene.render(w, h, grey, rng));
             Some(full[..full.len() / 3].to_vec())
         }
-        _ => Some(jpeg(&render(scene, w, h, grey, rng))),
+        _ => Some(jpeg(&scene.render(w, h, grey, rng))),
     }
 }

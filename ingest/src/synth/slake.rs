@@ -66,8 +66,13 @@ pub(super) fn write(out: &Path, n: usize, seed: u64) -> Result<SynthReport> {
             _ => 0,
         };
         let zh_split = if id == 3 { 2 } else { split };
-        en[split].extend(english(id, &folder, &scene));
-        zh[zh_split].extend(chinese(id, &folder, &scene));
+        // The closed questions ask about the drawn shape or another one, half the time each.
+        let asked = match rng.random_bool(0.5) {
+            true => scene.shape,
+            false => (scene.shape + rng.random_range(1..SHAPES.len())) % SHAPES.len(),
+        };
+        en[split].extend(english(id, &folder, &scene, asked));
+        zh[zh_split].extend(chinese(id, &folder, &scene, asked));
         report.row(FILES[split].1);
         if zh_split != split {
             report.row(FILES[zh_split].1);
@@ -124,7 +129,7 @@ fn record(
     v.as_object().expect("object").clone()
 }
 
-fn english(id: usize, folder: &str, s: &Scene) -> Vec<Map<String, Value>> {
+fn english(id: usize, folder: &str, s: &Scene, asked: usize) -> Vec<Map<String, Value>> {
     let shape = SHAPES[s.shape];
     let title = |t: &str| t[..1].to_uppercase() + &t[1..];
     vec![
@@ -140,8 +145,8 @@ fn english(id: usize, folder: &str, s: &Scene) -> Vec<Map<String, Value>> {
         record(
             id,
             folder,
-            &format!("Does the picture contain a {shape}?"),
-            "Yes",
+            &format!("Does the picture contain a {}?", SHAPES[asked]),
+            if asked == s.shape { "Yes" } else { "No" },
             "en",
             "CLOSED",
             "Abnormality",
@@ -158,7 +163,7 @@ fn english(id: usize, folder: &str, s: &Scene) -> Vec<Map<String, Value>> {
     ]
 }
 
-fn chinese(id: usize, folder: &str, s: &Scene) -> Vec<Map<String, Value>> {
+fn chinese(id: usize, folder: &str, s: &Scene, asked: usize) -> Vec<Map<String, Value>> {
     vec![
         record(
             id,
@@ -172,8 +177,12 @@ fn chinese(id: usize, folder: &str, s: &Scene) -> Vec<Map<String, Value>> {
         record(
             id,
             folder,
-            &format!("图中包含{}吗?", ZH_SHAPES[s.shape]),
-            "包含",
+            &format!("图中包含{}吗?", ZH_SHAPES[asked]),
+            if asked == s.shape {
+                "包含"
+            } else {
+                "不包含"
+            },
             "zh",
             "CLOSED",
             "Abnormality",

@@ -4,6 +4,7 @@
 
 use tch::{Kind, Tensor, nn};
 
+use super::input::{ContrastiveGrad, Semantics};
 use crate::Result;
 use crate::dist::ProcessGroup;
 
@@ -29,11 +30,13 @@ pub(super) fn global_keep_scale(mask: &Tensor, pg: &dyn ProcessGroup) -> Result<
 }
 
 /// Divides by the world size the gradients of what every rank uses in full (the logit scale, and
-/// the SimCLR head when its BatchNorm is synchronised), before they are averaged over ranks.
-pub fn unscale_replicated(vs: &nn::VarStore, world: u32, sync_head_bn: bool) {
-    if world == 1 {
+/// the SimCLR head when its BatchNorm is synchronised), before they are averaged over ranks: the
+/// exact gradient scaled their contrastive terms by the world size. PMC-CLIP's gradient did not.
+pub fn unscale_replicated(vs: &nn::VarStore, world: u32, sem: Semantics) {
+    if world == 1 || sem.contrastive_grad == ContrastiveGrad::Openclip {
         return;
     }
+    let sync_head_bn = sem.sync_head_bn;
     tch::no_grad(|| {
         for (name, v) in vs.variables() {
             if name == "logit_scale" || (sync_head_bn && name.starts_with("image_mlp.")) {

@@ -18,7 +18,7 @@ use tch::nn::ModuleT;
 use tch::{Kind, Reduction, Tensor};
 
 use super::global::{global_draw, global_keep_scale};
-use super::input::{Losses, StepInput, Switches};
+use super::input::{ContrastiveGrad, I2iForm, Losses, Semantics, StepInput, Switches};
 use crate::Result;
 use crate::dist::{ProcessGroup, gather_features};
 use crate::losses::{self, Weights};
@@ -58,7 +58,7 @@ pub fn losses_on(
     on: Switches,
     w: Weights,
     train: bool,
-    sync_head_bn: bool,
+    sem: Semantics,
     pg: &dyn ProcessGroup,
 ) -> Result<StepLosses> {
     let c = Ctx { m, x, pg, train };
@@ -69,7 +69,10 @@ pub fn losses_on(
     let itc_img = on.itc_img.then(|| itc_img(&c, &s)).transpose()?;
     let itc_txt = on.itc_txt.then(|| itc_txt(&c, &s)).transpose()?;
     let i2i = match (on.i2i, x.strong) {
-        (true, Some(views)) => Some(i2i(&c, views, sync_head_bn)?),
+        (true, Some(views)) => Some(match on.i2i_form {
+            I2iForm::Slip => i2i(&c, views, sem.sync_head_bn)?,
+            I2iForm::Eq2 => i2i_eq2(&c, views)?,
+        }),
         _ => None,
     };
     let mlm = on.mlm.then(|| mlm(&c, &s)).transpose()?;
@@ -80,7 +83,13 @@ pub fn losses_on(
         i2i,
         mlm,
     };
-    Ok(terms.weigh(w, pg.world() as f64, x.weak.device()))
+    // Exact: each rank's slice times the world size, as one process's gradient; PMC-CLIP's
+    // code: the slice alone (1/W of it after DDP's averaging).
+    let contrastive_scale = match sem.contrastive_grad {
+        ContrastiveGrad::Exact => pg.world() as f64,
+        ContrastiveGrad::Openclip => 1.0,
+    };
+    Ok(terms.weigh(w, contrastive_scale, x.weak.device()))
 }
 
 /// The forward pass every loss reads; `bn_train` updates the visual BatchNorm statistics.
@@ -166,6 +175,15 @@ fn i2i(c: &Ctx<'_>, (a, b): (&Tensor, &Tensor), sync_head_bn: bool) -> Result<Te
     Ok(losses::nt_xent(&za, &zb, 0.1))
 }
 
+/// The paper's Eq. 2: symmetric cross-view InfoNCE (τ 0.1) on the normalised image embeddings
+/// of the two strong views, no head; the keys gathered over ranks like the ITC features.
+fn i2i_eq2(c: &Ctx<'_>, (a, b): (&Tensor, &Tensor)) -> Result<Tensor> {
+    let view = |v: &Tensor| -> Result<Tensor> {
+        gather_features(c.pg, &l2_normalize(&c.m.encode_image(v, false).pooled))
+    };
+    Ok(losses::info_nce(&view(a)?, &view(b)?, 0.1))
+}
+
 /// MLM through the fusion: the global mean NLL (to log) and this rank's summed NLL over the
 /// global count of predicted tokens, times the world size (to back-propagate).
 fn mlm(c: &Ctx<'_>, s: &Shared) -> Result<(Tensor, Tensor)> {
@@ -200,8 +218,9 @@ struct Terms {
 
 impl Terms {
     /// The weighted total to log and the tensor this rank back-propagates (contrastive terms
-    /// times the world size, since each rank holds only its slice of their gradient).
-    fn weigh(self, w: Weights, world: f64, device: tch::Device) -> StepLosses {
+    /// times `contrastive_scale`: the world size for the exact gradient, since each rank holds
+    /// only its slice of it).
+    fn weigh(self, w: Weights, contrastive_scale: f64, device: tch::Device) -> StepLosses {
         let mut total = Tensor::zeros([], (Kind::Float, device));
         let mut backward = Tensor::zeros([], (Kind::Float, device));
         for (l, k) in [
@@ -212,7 +231,7 @@ impl Terms {
         ] {
             if let Some(l) = l {
                 total += l.detach() * k;
-                backward += l * (k * world);
+                backward += l * (k * contrastive_scale);
             }
         }
         let (mlm_log, mlm_back) = self.mlm.unzip();

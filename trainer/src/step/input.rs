@@ -2,6 +2,49 @@
 
 use tch::Tensor;
 
+/// The image–image loss, where the paper and the code differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum I2iForm {
+    /// SLIP's NT-Xent through the MLP head (SLIP's code, the default).
+    #[default]
+    Slip,
+    /// The paper's Eq. 2 literally: cross-view InfoNCE on the normalised image embeddings
+    /// (the attention pool's outputs), τ 0.1, no head.
+    Eq2,
+}
+
+/// How the contrastive gradient of a multi-rank run is formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContrastiveGrad {
+    /// Exactly one process's gradient on the global batch: each rank's slice of the
+    /// contrastive losses back-propagated times the world size, replicated parameters unscaled.
+    #[default]
+    Exact,
+    /// PMC-CLIP's code (OpenCLIP's gather without gradient): each rank's contrastive gradient
+    /// reaches only its slice, so after DDP's averaging the contrastive terms weigh 1/W
+    /// relative to MLM.
+    Openclip,
+}
+
+/// What a multi-rank step does beyond one process's (the identity with one rank).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Semantics {
+    /// Normalise the SimCLR head's BatchNorm over the global batch.
+    pub sync_head_bn: bool,
+    /// How the contrastive gradient is formed.
+    pub contrastive_grad: ContrastiveGrad,
+}
+
+impl Default for Semantics {
+    fn default() -> Self {
+        Semantics {
+            sync_head_bn: true,
+            contrastive_grad: ContrastiveGrad::Exact,
+        }
+    }
+}
+
 /// Which losses are on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Switches {
@@ -15,6 +58,8 @@ pub struct Switches {
     pub i2i: bool,
     /// MLM through the fusion.
     pub mlm: bool,
+    /// Which image–image loss, when on.
+    pub i2i_form: I2iForm,
 }
 
 impl Switches {
@@ -26,6 +71,7 @@ impl Switches {
             itc_txt: true,
             i2i: true,
             mlm: true,
+            i2i_form: I2iForm::Slip,
         }
     }
 }

@@ -14,7 +14,7 @@ use tch::Tensor;
 
 pub use global::unscale_replicated;
 pub use graph::{StepLosses, losses_on};
-pub use input::{Losses, StepInput, Switches};
+pub use input::{ContrastiveGrad, I2iForm, Losses, Semantics, StepInput, Switches};
 
 use crate::dist::Single;
 use crate::losses::Weights;
@@ -30,7 +30,7 @@ pub fn losses_single(
     w: Weights,
     train: bool,
 ) -> Losses {
-    let s = losses_on(m, x, on, w, train, true, &Single)
+    let s = losses_on(m, x, on, w, train, Semantics::default(), &Single)
         .expect("a single process runs no collective that can fail");
     Losses {
         total: s.backward,
@@ -114,6 +114,7 @@ mod tests {
             itc_txt: false,
             i2i: false,
             mlm: true,
+            i2i_form: I2iForm::Slip,
         };
         let l2 = losses_single(&m, &x, only, Weights::default(), false);
         assert!(l2.i2i.is_none() && l2.itc_img.is_none());

@@ -25,7 +25,7 @@ use unimlip_loader::{CacheConfig, SourceSpec};
 
 use crate::losses::Weights;
 use crate::optim::AdamWConfig;
-use crate::step::Switches;
+use crate::step::{ContrastiveGrad, I2iForm, Semantics, Switches};
 
 /// A training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,14 +133,19 @@ pub struct LossConfig {
     pub itc_img: bool,
     /// ITC with dropout on the text features.
     pub itc_txt: bool,
-    /// SimCLR on the strong views.
-    pub i2i: bool,
+    /// The image–image loss on the strong views: `"slip"` (SLIP's NT-Xent through the MLP
+    /// head; `true` means this), `"eq2"` (the paper's Eq. 2: cross-view InfoNCE on the
+    /// normalised image embeddings) or `false` (off).
+    pub i2i: I2i,
     /// MLM.
     pub mlm: bool,
     /// The first epoch with SimCLR on (BatchNorm statistics frozen from then on).
     pub simclr_start_epoch: u64,
     /// In a distributed run, normalise the SimCLR head's BatchNorm over the global batch.
     pub sync_head_bn: bool,
+    /// In a distributed run, `"exact"` (one process's gradient on the global batch) or
+    /// `"openclip"` (PMC-CLIP's code: the contrastive terms weigh 1/W relative to MLM).
+    pub contrastive_grad: ContrastiveGrad,
     /// Share of caption words masked.
     pub mlm_ratio: f64,
     /// λ_cm (each ITC term).
@@ -158,10 +163,11 @@ impl Default for LossConfig {
             itc: true,
             itc_img: true,
             itc_txt: true,
-            i2i: true,
+            i2i: I2i::Slip,
             mlm: true,
             simclr_start_epoch: 0,
             sync_head_bn: true,
+            contrastive_grad: ContrastiveGrad::Exact,
             mlm_ratio: 0.15,
             weight_cm: w.cm,
             weight_um: w.um,
@@ -177,8 +183,20 @@ impl LossConfig {
             itc: self.itc,
             itc_img: self.itc_img,
             itc_txt: self.itc_txt,
-            i2i: self.i2i && epoch >= self.simclr_start_epoch,
+            i2i: self.i2i.on() && epoch >= self.simclr_start_epoch,
             mlm: self.mlm,
+            i2i_form: match self.i2i {
+                I2i::Eq2 => I2iForm::Eq2,
+                _ => I2iForm::Slip,
+            },
+        }
+    }
+
+    /// What a multi-rank step does beyond one process's.
+    pub fn semantics(&self) -> Semantics {
+        Semantics {
+            sync_head_bn: self.sync_head_bn,
+            contrastive_grad: self.contrastive_grad,
         }
     }
 
@@ -188,6 +206,55 @@ impl LossConfig {
             cm: self.weight_cm,
             um: self.weight_um,
             fm: self.weight_fm,
+        }
+    }
+}
+
+/// The image–image loss setting: off, SLIP's, or the paper's Eq. 2. In TOML a bool (`true` is
+/// SLIP's) or a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum I2i {
+    /// Off (`false`).
+    Off,
+    /// SLIP's NT-Xent through the MLP head (`true` or `"slip"`).
+    Slip,
+    /// The paper's Eq. 2 (`"eq2"`).
+    Eq2,
+}
+
+impl I2i {
+    /// Whether the loss is on.
+    pub fn on(self) -> bool {
+        self != I2i::Off
+    }
+}
+
+impl Serialize for I2i {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            I2i::Off => s.serialize_bool(false),
+            I2i::Slip => s.serialize_str("slip"),
+            I2i::Eq2 => s.serialize_str("eq2"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for I2i {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<I2i, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Flag(bool),
+            Name(String),
+        }
+        match Repr::deserialize(d)? {
+            Repr::Flag(false) => Ok(I2i::Off),
+            Repr::Flag(true) => Ok(I2i::Slip),
+            Repr::Name(n) if n == "slip" => Ok(I2i::Slip),
+            Repr::Name(n) if n == "eq2" => Ok(I2i::Eq2),
+            Repr::Name(n) => Err(serde::de::Error::custom(format!(
+                "losses.i2i `{n}`: expected \"slip\", \"eq2\", true or false"
+            ))),
         }
     }
 }
@@ -254,7 +321,7 @@ impl TrainConfig {
     /// started from scratch freezes BatchNorm statistics that were never trained.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if self.init.is_none() && self.losses.i2i && self.losses.simclr_start_epoch == 0 {
+        if self.init.is_none() && self.losses.i2i.on() && self.losses.simclr_start_epoch == 0 {
             out.push(
                 "SimCLR freezes the visual BatchNorm statistics from the first step, but the model \
                  starts from scratch (no `init`): the statistics stay at their initial 0 and 1 and the \
@@ -287,7 +354,7 @@ impl TrainConfig {
             return Err("losses.mlm_ratio must lie in [0, 1]".into());
         }
         let l = &self.losses;
-        if !(l.itc || l.itc_img || l.itc_txt || l.i2i || l.mlm) {
+        if !(l.itc || l.itc_img || l.itc_txt || l.i2i.on() || l.mlm) {
             return Err("every loss is switched off".into());
         }
         Ok(())
@@ -340,6 +407,22 @@ mod tests {
         assert_eq!(c.model, "rn50-pubmedbert");
         assert_eq!(c.data.batch_size, 128);
         assert!(c.eval.is_some() && c.data.cache.is_some());
+    }
+
+    #[test]
+    fn the_image_image_loss_is_named_or_switched() {
+        let parse = |v: &str| toml::from_str::<LossConfig>(&format!("i2i = {v}"));
+        assert_eq!(parse("true").unwrap().i2i, I2i::Slip);
+        assert_eq!(parse("false").unwrap().i2i, I2i::Off);
+        assert_eq!(parse("\"slip\"").unwrap().i2i, I2i::Slip);
+        let eq2 = parse("\"eq2\"").unwrap();
+        assert_eq!(
+            (eq2.i2i, eq2.switches(0).i2i_form),
+            (I2i::Eq2, I2iForm::Eq2)
+        );
+        assert!(eq2.switches(0).i2i);
+        let e = parse("\"nt-xent\"").unwrap_err().to_string();
+        assert!(e.contains("expected \"slip\", \"eq2\""), "{e}");
     }
 
     #[test]

@@ -7,7 +7,9 @@ mod metrics;
 mod progress;
 mod run;
 
-pub use config::{CheckpointConfig, DataConfig, EvalConfig, LossConfig, OptimConfig, TrainConfig};
+pub use config::{
+    CheckpointConfig, DataConfig, EvalConfig, I2i, LossConfig, OptimConfig, TrainConfig,
+};
 pub use eval::Retrieval;
 pub use progress::{Silent, StepProgress};
 pub use run::{RunOptions, RunSummary, train};

@@ -218,7 +218,7 @@ impl<'a> Run<'a> {
         let d = &cfg.data;
         let mut lc = LoaderConfig::new(
             d.sources.clone(),
-            Pipeline::unimlip_at(side, cfg.losses.i2i),
+            Pipeline::unimlip_at(side, cfg.losses.i2i.on()),
             d.batch_size,
         );
         lc.seed = cfg.seed;
@@ -300,7 +300,7 @@ impl<'a> Run<'a> {
                     on,
                     cfg.losses.weights(),
                     true,
-                    cfg.losses.sync_head_bn,
+                    cfg.losses.semantics(),
                     pg,
                 )
             })?;
@@ -309,7 +309,7 @@ impl<'a> Run<'a> {
             cursor = batch.cursor.clone();
             samples += x.len * self.pg.world() as usize;
         }
-        unscale_replicated(&self.vs, self.pg.world(), cfg.losses.sync_head_bn);
+        unscale_replicated(&self.vs, self.pg.world(), cfg.losses.semantics());
         average_grads(self.pg.as_ref(), &self.vs)?;
         self.opt.step(lr);
         let mut scale = self.model.logit_scale.shallow_clone();
@@ -432,20 +432,5 @@ impl LossSums {
 
 /// Loads start weights; only the SimCLR head (new in Uni-Mlip) may be missing from them.
 fn load_init(vs: &mut nn::VarStore, path: &str) -> Result<()> {
-    let missing = vs.load_partial(path).map_err(|e| Error::Tensors {
-        path: path.to_string(),
-        cause: crate::torch_message(&e),
-    })?;
-    let bad: Vec<&String> = missing
-        .iter()
-        .filter(|n| !n.starts_with("image_mlp."))
-        .collect();
-    if !bad.is_empty() {
-        return Err(Error::Mismatch(format!(
-            "{path}: {} parameters of the model are missing, e.g. {}",
-            bad.len(),
-            bad[0]
-        )));
-    }
-    Ok(())
+    crate::trained::load_weights(vs, path).map(|_| ())
 }

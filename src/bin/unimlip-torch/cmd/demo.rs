@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use serde_json::Value;
 
 use unimlip::cli::{Cli, DemoArgs};
 
@@ -17,40 +18,53 @@ struct Size {
     roco: usize,
     chexpert: usize,
     vqa: usize,
-    epochs: u32,
+    /// PMC-CLIP pre-training from scratch.
+    pretrain_epochs: u32,
+    /// Each continuation (PMC-CLIP and Uni-Mlip) from the pre-trained weights.
+    continue_epochs: u32,
     batch: usize,
-    eval_epochs: usize,
+    classify_epochs: usize,
+    vqa_epochs: usize,
 }
 
 fn size(name: &str) -> anyhow::Result<Size> {
     Ok(match name {
         "full" => Size {
-            roco: 2500,
-            chexpert: 400,
-            vqa: 120,
-            epochs: 16,
+            roco: 6000,
+            chexpert: 600,
+            vqa: 500,
+            pretrain_epochs: 10,
+            continue_epochs: 3,
             batch: 32,
-            eval_epochs: 10,
+            classify_epochs: 12,
+            vqa_epochs: 15,
         },
         "small" => Size {
             roco: 240,
             chexpert: 120,
             vqa: 40,
-            epochs: 1,
+            pretrain_epochs: 1,
+            continue_epochs: 1,
             batch: 16,
-            eval_epochs: 2,
+            classify_epochs: 2,
+            vqa_epochs: 2,
         },
         other => bail!("--size {other}: expected full or small"),
     })
 }
 
-/// Runs one `unimlip …` command line in this process, its output indented under the stage.
-fn unimlip(args: &[&str], out: &mut dyn Write) -> anyhow::Result<()> {
+/// Runs one `unimlip …` command line in this process and returns what it printed.
+fn capture(args: &[&str]) -> anyhow::Result<String> {
     let cli = Cli::try_parse_from(std::iter::once("unimlip").chain(args.iter().copied()))
         .map_err(|e| anyhow::anyhow!("demo: bad internal command {args:?}: {e}"))?;
     let mut buf = Vec::new();
     super::run(cli, &mut buf).with_context(|| format!("unimlip {}", args.join(" ")))?;
-    for line in String::from_utf8_lossy(&buf).lines() {
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// Runs one `unimlip …` command line in this process, its output indented under the stage.
+fn unimlip(args: &[&str], out: &mut dyn Write) -> anyhow::Result<()> {
+    for line in capture(args)?.lines() {
         writeln!(out, "    {line}")?;
     }
     Ok(())
@@ -66,17 +80,243 @@ fn path(p: &Path) -> String {
     p.display().to_string()
 }
 
+/// What a training run of the demo trains.
+struct Recipe<'a> {
+    /// Run folder name under the demo folder.
+    name: &'a str,
+    /// Start weights (a `weights.safetensors`), or from scratch.
+    init: Option<String>,
+    epochs: u32,
+    /// All five losses (Uni-Mlip, SimCLR with frozen BatchNorm statistics from the first step)
+    /// or ITC + MLM (PMC-CLIP).
+    uni_mlip: bool,
+}
+
+/// Writes the run config of `r` and trains it.
+fn train(
+    dir: &Path,
+    roco: &str,
+    s: &Size,
+    r: &Recipe<'_>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let run = dir.join(r.name);
+    let config = dir.join(format!("{}.toml", r.name));
+    let init = r
+        .init
+        .as_ref()
+        .map_or(String::new(), |w| format!("init = \"{w}\"\n"));
+    let losses = if r.uni_mlip {
+        "simclr_start_epoch = 0\n"
+    } else {
+        "itc_img = false\nitc_txt = false\ni2i = false\nweight_cm = 0.5\n"
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "model = \"tiny\"\ntokenizer = \"vocab.txt\"\nout = \"{}\"\nseed = 0\n{init}\n\
+             [data]\nsources = [{{ url = \"{roco}\", splits = [\"train\"] }}]\nbatch_size = {}\n\n\
+             [optim]\nlr = 1e-3\nwarmup = 50\nweight_decay = 0.1\nepochs = {}\n\n\
+             [losses]\n{losses}\n\
+             [checkpoint]\nevery = 1000000\nkeep = 1\n\n\
+             [eval]\nsources = [{{ url = \"{roco}\", splits = [\"test\"] }}]\nevery = 100\n",
+            path(&run),
+            s.batch,
+            r.epochs,
+        ),
+    )?;
+    unimlip(&["train", "--config", &path(&config)], out)
+}
+
+/// The weights of a run's last checkpoint.
+fn last_weights(run: &Path) -> anyhow::Result<String> {
+    let store = unimlip_shards::Store::open_existing(&path(&run.join("checkpoints")))?;
+    let dir = unimlip_trainer::checkpoint::latest_dir(&store)?
+        .with_context(|| format!("{} wrote no checkpoint", run.display()))?;
+    Ok(path(
+        &run.join("checkpoints")
+            .join(dir)
+            .join("weights.safetensors"),
+    ))
+}
+
+/// Every evaluation of one run, as JSON results (also written under `<run>/eval`).
+struct Results {
+    retrieval: Value,
+    classify: Value,
+    vqa: Vec<Value>,
+}
+
+fn evaluate(run: &Path, store: &str, s: &Size) -> anyhow::Result<Results> {
+    let (r, eval) = (path(run), path(&run.join("eval")));
+    let json = |args: &[&str]| -> anyhow::Result<Value> {
+        let mut all = args.to_vec();
+        all.extend(["--checkpoint", &r, "--out", &eval, "--json"]);
+        Ok(serde_json::from_str(capture(&all)?.trim())?)
+    };
+    let roco = format!("{store}/roco");
+    let chexpert = format!("{store}/chexpert");
+    let (classify_epochs, vqa_epochs) = (s.classify_epochs.to_string(), s.vqa_epochs.to_string());
+    Ok(Results {
+        retrieval: json(&["eval", "retrieval", "--data", &roco])?,
+        classify: json(&[
+            "eval",
+            "classify",
+            "--data",
+            &chexpert,
+            "--split",
+            "chexpert-demo",
+            "--epochs",
+            &classify_epochs,
+            "--patience",
+            "4",
+            "--batch-size",
+            "32",
+        ])?,
+        vqa: ["vqa-rad", "slake"]
+            .iter()
+            .map(|ds| {
+                let url = format!("{store}/{ds}");
+                json(&["eval", "vqa", "--data", &url, "--epochs", &vqa_epochs])
+            })
+            .collect::<anyhow::Result<_>>()?,
+    })
+}
+
+fn pct(v: &Value) -> String {
+    v.as_f64()
+        .map_or_else(|| "–".to_string(), |x| format!("{:.1}", 100.0 * x))
+}
+
+/// Figure 2, Table 1 and Table 2 with a chance row, a PMC-CLIP row and a Uni-Mlip row.
+fn tables(rows: &[(&str, &Results)], out: &mut dyn Write) -> anyhow::Result<()> {
+    let first = rows[0].1;
+    let n = first.retrieval["pairs"].as_f64().unwrap_or(1.0).max(1.0);
+    writeln!(
+        out,
+        "\nFigure 2 — ROCO retrieval, {} pairs of split {} (percent; chance R@k = k / pairs)\n",
+        first.retrieval["pairs"], first.retrieval["split"]
+    )?;
+    writeln!(
+        out,
+        "| model | image→text R@1 | R@5 | R@10 | text→image R@1 | R@5 | R@10 | mean rank (i→t / t→i) |"
+    )?;
+    writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---|")?;
+    let c = |k: f64| format!("{:.1}", 100.0 * (k / n).min(1.0));
+    writeln!(
+        out,
+        "| chance | {} | {} | {} | {} | {} | {} | {:.1} / {:.1} |",
+        c(1.0),
+        c(5.0),
+        c(10.0),
+        c(1.0),
+        c(5.0),
+        c(10.0),
+        (n + 1.0) / 2.0,
+        (n + 1.0) / 2.0
+    )?;
+    for (name, r) in rows {
+        let (i, t) = (&r.retrieval["i2t"], &r.retrieval["t2i"]);
+        writeln!(
+            out,
+            "| {name} | {} | {} | {} | {} | {} | {} | {:.1} / {:.1} |",
+            pct(&i["r1"]),
+            pct(&i["r5"]),
+            pct(&i["r10"]),
+            pct(&t["r1"]),
+            pct(&t["r5"]),
+            pct(&t["r10"]),
+            i["mean_rank"].as_f64().unwrap_or(f64::NAN),
+            t["mean_rank"].as_f64().unwrap_or(f64::NAN)
+        )?;
+    }
+    let cl = &first.classify;
+    writeln!(
+        out,
+        "\nTable 1 — CheXpert classification, {} ({}), test macro AUC (percent)\n",
+        cl["split"],
+        cl["mode"].as_str().unwrap_or("")
+    )?;
+    writeln!(
+        out,
+        "| model | macro AUC | best epoch | validation macro AUC |"
+    )?;
+    writeln!(out, "|---|---:|---:|---:|")?;
+    writeln!(out, "| chance | 50.0 | – | – |")?;
+    for (name, r) in rows {
+        let c = &r.classify;
+        writeln!(
+            out,
+            "| {name} | {} | {} | {} |",
+            pct(&c["test"]["macro_auc"]),
+            c["best_epoch"],
+            pct(&c["validation_macro_auc"])
+        )?;
+    }
+    writeln!(
+        out,
+        "\nTable 2 — VQA accuracy (percent; chance: the most frequent training answer of each type)\n"
+    )?;
+    let names: Vec<String> = first
+        .vqa
+        .iter()
+        .map(|v| v["dataset"].as_str().unwrap_or("?").to_string())
+        .collect();
+    let mut head = String::from("| model |");
+    let mut rule = String::from("|---|");
+    for ds in &names {
+        head.push_str(&format!(" {ds} open | closed | overall |"));
+        rule.push_str("---:|---:|---:|");
+    }
+    writeln!(out, "{head}\n{rule}")?;
+    let row = |name: &str, acc: &dyn Fn(&Value) -> &Value, r: &Results| {
+        let mut line = format!("| {name} |");
+        for v in &r.vqa {
+            let a = acc(v);
+            line.push_str(&format!(
+                " {} | {} | {} |",
+                pct(&a["open"]),
+                pct(&a["closed"]),
+                pct(&a["overall"])
+            ));
+        }
+        line
+    };
+    writeln!(
+        out,
+        "{}",
+        row("chance (majority)", &|v| &v["majority"], first)
+    )?;
+    for (name, r) in rows {
+        writeln!(out, "{}", row(name, &|v| &v["accuracy"], r))?;
+    }
+    Ok(())
+}
+
 pub fn run(a: DemoArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let s = size(&a.size)?;
     let dir = std::path::absolute(&a.out).with_context(|| format!("--out {}", a.out.display()))?;
-    if dir.join("run").exists() {
+    if dir.join("pretrain").exists() || dir.join("run").exists() {
         if !a.force {
             bail!(
                 "{} holds an earlier demo: pass --force to start over, or choose another --out",
                 dir.display()
             );
         }
-        for sub in ["raw", "data", "run", "report", "vocab.txt", "run.toml"] {
+        for sub in [
+            "raw",
+            "data",
+            "run",
+            "pretrain",
+            "pmc-clip",
+            "uni-mlip",
+            "report",
+            "vocab.txt",
+            "run.toml",
+            "pretrain.toml",
+            "pmc-clip.toml",
+            "uni-mlip.toml",
+        ] {
             let p = dir.join(sub);
             let _ = std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p));
         }
@@ -98,7 +338,7 @@ pub fn run(a: DemoArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     stage(
         out,
         t0,
-        "1/7 generating small ROCO, CheXpert, VQA-RAD and SLAKE sets in their published layouts",
+        "1/8 generating small ROCO, CheXpert, VQA-RAD and SLAKE sets in their published layouts",
     )?;
     for (ds, n) in sets {
         let raw = path(&dir.join("raw").join(ds));
@@ -118,7 +358,7 @@ pub fn run(a: DemoArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     stage(
         out,
         t0,
-        &format!("2/7 ingesting them into checksummed Parquet shards under {store}"),
+        &format!("2/8 ingesting them into checksummed Parquet shards under {store}"),
     )?;
     for (ds, _) in sets {
         let raw = path(&dir.join("raw").join(ds));
@@ -140,7 +380,7 @@ pub fn run(a: DemoArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     stage(
         out,
         t0,
-        "3/7 writing the evaluation splits (ROCO retrieval pairs, CheXpert train/validation/test)",
+        "3/8 writing the evaluation splits (ROCO retrieval pairs, CheXpert train/validation/test)",
     )?;
     let roco = format!("{store}/roco");
     let chexpert = format!("{store}/chexpert");
@@ -163,7 +403,7 @@ pub fn run(a: DemoArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     stage(
         out,
         t0,
-        "4/7 learning a WordPiece vocabulary from the ROCO training captions",
+        "4/8 learning a WordPiece vocabulary from the ROCO training captions",
     )?;
     let vocab = dir.join("vocab.txt");
     unimlip(
@@ -179,87 +419,65 @@ pub fn run(a: DemoArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         ],
         out,
     )?;
-    let run = dir.join("run");
-    let config = dir.join("run.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "model = \"tiny\"\ntokenizer = \"vocab.txt\"\nout = \"{}\"\nseed = 0\n\n\
-             [data]\nsources = [{{ url = \"{roco}\", splits = [\"train\"] }}]\nbatch_size = {}\n\n\
-             [optim]\nlr = 1e-3\nwarmup = 50\nepochs = {}\n\n\
-             [losses]\nsimclr_start_epoch = {}\n\n\
-             [checkpoint]\nevery = 200\nkeep = 1\n\n\
-             [eval]\nsources = [{{ url = \"{roco}\", splits = [\"test\"] }}]\n",
-            path(&run),
-            s.batch,
-            s.epochs,
-            (s.epochs * 3 / 4).max(1)
+    stage(
+        out,
+        t0,
+        &format!(
+            "5/8 pre-training PMC-CLIP (ITC + MLM) from scratch for {} epochs",
+            s.pretrain_epochs
         ),
     )?;
+    let pretrain = Recipe {
+        name: "pretrain",
+        init: None,
+        epochs: s.pretrain_epochs,
+        uni_mlip: false,
+    };
+    train(&dir, &roco, &s, &pretrain, out)?;
+    let start = last_weights(&dir.join("pretrain"))?;
     stage(
         out,
         t0,
-        "5/7 training the tiny Uni-Mlip: ITC, perturbed ITC and MLM, then SimCLR (frozen BN) for the last quarter",
+        &format!(
+            "6/8 continuing from it for {} epochs each: PMC-CLIP (ITC + MLM) and Uni-Mlip (five losses, SimCLR with frozen BN statistics)",
+            s.continue_epochs
+        ),
     )?;
-    unimlip(&["train", "--config", &path(&config)], out)?;
-    let eval = path(&run.join("eval"));
-    let r = path(&run);
-    let epochs = s.eval_epochs.to_string();
-    stage(
-        out,
-        t0,
-        "6/7 evaluating: ROCO retrieval, CheXpert linear probe, VQA-RAD and SLAKE",
-    )?;
-    unimlip(
-        &[
-            "eval",
-            "retrieval",
-            "--checkpoint",
-            &r,
-            "--data",
-            &roco,
-            "--out",
-            &eval,
-        ],
-        out,
-    )?;
-    unimlip(
-        &[
-            "eval",
-            "classify",
-            "--checkpoint",
-            &r,
-            "--data",
-            &chexpert,
-            "--split",
-            "chexpert-demo",
-            "--epochs",
-            &epochs,
-            "--out",
-            &eval,
-        ],
-        out,
-    )?;
-    for ds in ["vqa-rad", "slake"] {
-        let url = format!("{store}/{ds}");
-        unimlip(
-            &[
-                "eval",
-                "vqa",
-                "--checkpoint",
-                &r,
-                "--data",
-                &url,
-                "--epochs",
-                &epochs,
-                "--out",
-                &eval,
-            ],
-            out,
-        )?;
+    let runs = [
+        ("PMC-CLIP", "pmc-clip", false),
+        ("Uni-Mlip", "uni-mlip", true),
+    ];
+    for (_, name, uni_mlip) in runs {
+        let r = Recipe {
+            name,
+            init: Some(start.clone()),
+            epochs: s.continue_epochs,
+            uni_mlip,
+        };
+        train(&dir, &roco, &s, &r, out)?;
     }
-    stage(out, t0, "7/7 writing the report")?;
-    unimlip(&["report", &r, "--out", &path(&dir.join("report"))], out)?;
+    stage(
+        out,
+        t0,
+        "7/8 evaluating both with the same protocols: ROCO retrieval, CheXpert fine-tuning, VQA-RAD and SLAKE",
+    )?;
+    let mut results = Vec::new();
+    for (label, name, _) in runs {
+        results.push((label, evaluate(&dir.join(name), &store, &s)?));
+    }
+    let rows: Vec<(&str, &Results)> = results.iter().map(|(l, r)| (*l, r)).collect();
+    tables(&rows, out)?;
+    stage(out, t0, "8/8 writing the report (both runs side by side)")?;
+    unimlip(
+        &[
+            "report",
+            &path(&dir.join("pmc-clip")),
+            &path(&dir.join("uni-mlip")),
+            "--out",
+            &path(&dir.join("report")),
+        ],
+        out,
+    )?;
     writeln!(
         out,
         "\ndone in {:.0} s; open {}",

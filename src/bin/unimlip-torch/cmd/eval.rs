@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use serde::Serialize;
 use unimlip_evaluation::{
-    ClassifyJob, Mode, RetrievalJob, VqaJob, classify_table, retrieval_table, vqa_table,
+    ClassifyJob, FusionInit, Mode, RetrievalJob, VqaJob, classify_table, retrieval_table, vqa_table,
 };
 use unimlip_trainer::Trained;
 
@@ -120,6 +120,12 @@ pub fn vqa(a: VqaArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         lr: a.lr,
         threads: threads(&a.model),
         seed: a.seed,
+        fusion_init: FusionInit::parse(&a.fusion_init).with_context(|| {
+            format!(
+                "--fusion-init {}: expected random or pretrained",
+                a.fusion_init
+            )
+        })?,
     };
     let r = unimlip_evaluation::vqa(&mut t, &job, unimlip_trainer::device())?;
     let stem = format!("vqa-{}", r.dataset);

@@ -4,11 +4,11 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::{Context, ensure};
+use anyhow::Context;
 use tch::{Device, Tensor, nn};
-use unimlip_trainer::forward;
 use unimlip_trainer::torch_message;
 use unimlip_trainer::{ModelConfig, UniMlip};
+use unimlip_trainer::{forward, load_weights};
 
 use unimlip::cli::ForwardArgs;
 
@@ -16,21 +16,8 @@ pub fn run(a: ForwardArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let config = ModelConfig::load(&a.config).map_err(anyhow::Error::msg)?;
     let mut vs = nn::VarStore::new(Device::Cpu);
     let model = UniMlip::new(&vs, &config);
-    let missing = vs.load_partial(&a.weights).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: cannot load weights: {}",
-            a.weights.display(),
-            torch_message(&e)
-        )
-    })?;
-    ensure!(
-        missing.is_empty(),
-        "{}: {} parameters of `{}` are missing, e.g. {}",
-        a.weights.display(),
-        missing.len(),
-        a.config,
-        missing[0]
-    );
+    let loaded = load_weights(&mut vs, &a.weights.display().to_string())
+        .with_context(|| format!("model `{}`", a.config))?;
     let inputs: HashMap<String, Tensor> = Tensor::read_safetensors(&a.inputs)
         .map_err(|e| {
             anyhow::anyhow!(
@@ -41,7 +28,8 @@ pub fn run(a: ForwardArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         })?
         .into_iter()
         .collect();
-    let outputs = forward(&model, &inputs).with_context(|| a.inputs.display().to_string())?;
+    let outputs = forward(&model, &inputs, loaded.ssl_head)
+        .with_context(|| a.inputs.display().to_string())?;
     let outputs: Vec<(String, Tensor)> = outputs
         .into_iter()
         .map(|(n, t)| (n, t.contiguous()))
@@ -50,5 +38,11 @@ pub fn run(a: ForwardArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("{}: cannot write: {}", a.out.display(), torch_message(&e)))?;
     let names: Vec<&str> = outputs.iter().map(|(n, _)| n.as_str()).collect();
     writeln!(out, "{}: {}", a.out.display(), names.join(", "))?;
+    if !loaded.ssl_head {
+        writeln!(
+            out,
+            "  note: the weights have no SimCLR head (image_mlp.*): loss_i2i skipped"
+        )?;
+    }
     Ok(ExitCode::SUCCESS)
 }
