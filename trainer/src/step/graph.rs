@@ -39,6 +39,8 @@ struct Ctx<'a> {
     x: &'a StepInput<'a>,
     pg: &'a dyn ProcessGroup,
     train: bool,
+    /// Whether the visual BatchNorm layers update their statistics on this step.
+    bn_train: bool,
 }
 
 /// The forward pass the losses share: layer4 of the weak view, its (local and gathered)
@@ -61,8 +63,15 @@ pub fn losses_on(
     sem: Semantics,
     pg: &dyn ProcessGroup,
 ) -> Result<StepLosses> {
-    let c = Ctx { m, x, pg, train };
-    let s = shared(&c, train && !on.i2i)?;
+    let bn_train = train && !(on.i2i && on.freeze_bn);
+    let c = Ctx {
+        m,
+        x,
+        pg,
+        train,
+        bn_train,
+    };
+    let s = shared(&c)?;
     let itc = on
         .itc
         .then(|| losses::itc(&s.image, &s.text_emb, &m.logit_scale));
@@ -92,9 +101,9 @@ pub fn losses_on(
     Ok(terms.weigh(w, contrastive_scale, x.weak.device()))
 }
 
-/// The forward pass every loss reads; `bn_train` updates the visual BatchNorm statistics.
-fn shared(c: &Ctx<'_>, bn_train: bool) -> Result<Shared> {
-    let layer4 = c.m.visual.trunk(c.x.weak, bn_train);
+/// The forward pass every loss reads.
+fn shared(c: &Ctx<'_>) -> Result<Shared> {
+    let layer4 = c.m.visual.trunk(c.x.weak, c.bn_train);
     let image_local = l2_normalize(&c.m.visual.attnpool.forward(&layer4));
     let text = c.m.encode_text(c.x.input_ids, c.train);
     let image = gather_features(c.pg, &image_local)?;
@@ -158,8 +167,8 @@ fn itc_txt(c: &Ctx<'_>, s: &Shared) -> Result<Tensor> {
 fn i2i(c: &Ctx<'_>, (a, b): (&Tensor, &Tensor), sync_head_bn: bool) -> Result<Tensor> {
     let (m, pg, train) = (c.m, c.pg, c.train);
     let (pa, pb) = (
-        m.encode_image(a, false).pooled,
-        m.encode_image(b, false).pooled,
+        m.encode_image(a, c.bn_train).pooled,
+        m.encode_image(b, c.bn_train).pooled,
     );
     let (za, zb) = if sync_head_bn {
         // The head on the global batch: its BatchNorm sees every rank's samples.
@@ -179,7 +188,7 @@ fn i2i(c: &Ctx<'_>, (a, b): (&Tensor, &Tensor), sync_head_bn: bool) -> Result<Te
 /// of the two strong views, no head; the keys gathered over ranks like the ITC features.
 fn i2i_eq2(c: &Ctx<'_>, (a, b): (&Tensor, &Tensor)) -> Result<Tensor> {
     let view = |v: &Tensor| -> Result<Tensor> {
-        gather_features(c.pg, &l2_normalize(&c.m.encode_image(v, false).pooled))
+        gather_features(c.pg, &l2_normalize(&c.m.encode_image(v, c.bn_train).pooled))
     };
     Ok(losses::info_nce(&view(a)?, &view(b)?, 0.1))
 }

@@ -60,6 +60,9 @@ pub struct Switches {
     pub mlm: bool,
     /// Which image–image loss, when on.
     pub i2i_form: I2iForm,
+    /// Freeze the visual BatchNorm statistics while the image–image loss is on (the paper's);
+    /// off for the naive SimCLR ablation, where every visual pass updates them.
+    pub freeze_bn: bool,
 }
 
 impl Switches {
@@ -72,6 +75,7 @@ impl Switches {
             i2i: true,
             mlm: true,
             i2i_form: I2iForm::Slip,
+            freeze_bn: true,
         }
     }
 }

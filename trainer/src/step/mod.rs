@@ -115,10 +115,32 @@ mod tests {
             i2i: false,
             mlm: true,
             i2i_form: I2iForm::Slip,
+            freeze_bn: true,
         };
         let l2 = losses_single(&m, &x, only, Weights::default(), false);
         assert!(l2.i2i.is_none() && l2.itc_img.is_none());
         assert!((l2.total.double_value(&[]) - (0.167 * v(&l.itc) + 0.5 * v(&l.mlm))).abs() < 1e-5);
+    }
+
+    #[test]
+    fn simclr_freezes_the_visual_batch_norm_statistics_unless_asked_not_to() {
+        let _rng = crate::rng_lock();
+        tch::manual_seed(6);
+        let data = batch(4);
+        let moved = |freeze_bn: bool| {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let m = UniMlip::new(&vs, &ModelConfig::tiny());
+            let stat = || vs.variables()["visual.bn1.running_mean"].copy();
+            let before = stat();
+            let on = Switches {
+                freeze_bn,
+                ..Switches::all()
+            };
+            let _ = losses_single(&m, &data.input(), on, Weights::default(), true);
+            !stat().equal(&before)
+        };
+        assert!(!moved(true), "frozen statistics moved");
+        assert!(moved(false), "the naive SimCLR left the statistics alone");
     }
 
     #[test]

@@ -141,6 +141,9 @@ pub struct LossConfig {
     pub mlm: bool,
     /// The first epoch with SimCLR on (BatchNorm statistics frozen from then on).
     pub simclr_start_epoch: u64,
+    /// Freeze the visual BatchNorm statistics while SimCLR is on (the paper's); `false` is the
+    /// naive SimCLR of the ablation.
+    pub freeze_bn: bool,
     /// In a distributed run, normalise the SimCLR head's BatchNorm over the global batch.
     pub sync_head_bn: bool,
     /// In a distributed run, `"exact"` (one process's gradient on the global batch) or
@@ -166,6 +169,7 @@ impl Default for LossConfig {
             i2i: I2i::Slip,
             mlm: true,
             simclr_start_epoch: 0,
+            freeze_bn: true,
             sync_head_bn: true,
             contrastive_grad: ContrastiveGrad::Exact,
             mlm_ratio: 0.15,
@@ -189,6 +193,7 @@ impl LossConfig {
                 I2i::Eq2 => I2iForm::Eq2,
                 _ => I2iForm::Slip,
             },
+            freeze_bn: self.freeze_bn,
         }
     }
 
@@ -321,7 +326,11 @@ impl TrainConfig {
     /// started from scratch freezes BatchNorm statistics that were never trained.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if self.init.is_none() && self.losses.i2i.on() && self.losses.simclr_start_epoch == 0 {
+        if self.init.is_none()
+            && self.losses.i2i.on()
+            && self.losses.freeze_bn
+            && self.losses.simclr_start_epoch == 0
+        {
             out.push(
                 "SimCLR freezes the visual BatchNorm statistics from the first step, but the model \
                  starts from scratch (no `init`): the statistics stay at their initial 0 and 1 and the \
