@@ -15,6 +15,19 @@ const TINY_NO_DROPOUT: &str = "embed_dim = 64\ncontext_length = 77\nfusion_layer
     dropout = 0.0\n";
 
 fn config(dir: &Path, data: &Path, vocab: &Path, out: &Path, batch: usize, steps: i64) -> String {
+    config_with(dir, data, vocab, out, batch, steps, "")
+}
+
+/// [`config`] with more top-level lines (`init = …`) and sections appended.
+fn config_with(
+    dir: &Path,
+    data: &Path,
+    vocab: &Path,
+    out: &Path,
+    batch: usize,
+    steps: i64,
+    extra: &str,
+) -> String {
     std::fs::write(dir.join("tiny-nodrop.toml"), TINY_NO_DROPOUT).unwrap();
     let p = dir.join(format!(
         "{}.toml",
@@ -23,17 +36,36 @@ fn config(dir: &Path, data: &Path, vocab: &Path, out: &Path, batch: usize, steps
     std::fs::write(
         &p,
         format!(
-            "model = \"tiny-nodrop.toml\"\ntokenizer = \"{}\"\nout = \"{}\"\nseed = 5\n\n\
+            "model = \"tiny-nodrop.toml\"\ntokenizer = \"{}\"\nout = \"{}\"\nseed = 5\n{extra}\n\
              [data]\nsources = [{{ url = \"{}\", splits = [\"train\"] }}]\nbatch_size = {batch}\n\
              threads = 1\n\n[optim]\nlr = 1e-3\nwarmup = 2\nmax_steps = {steps}\n\n\
-             [checkpoint]\nevery = 1\nkeep = 10\n",
+             [checkpoint]\nevery = 1\nkeep = 10\n{sections}",
             vocab.display(),
             out.display(),
-            data.display()
+            data.display(),
+            sections = ""
         ),
     )
     .unwrap();
     p.display().to_string()
+}
+
+/// Start weights whose visual BatchNorm statistics are trained: 20 steps of one process with
+/// SimCLR off. SimCLR freezes those statistics, and at their initial 0 and 1 every image gets
+/// nearly the same feature (ITC at exactly ln N), where float noise decides the step.
+fn warm_start(dir: &Path, data: &Path, vocab: &Path) -> String {
+    let out = dir.join("warm");
+    let cfg = config(dir, data, vocab, &out, 8, 20);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{text}\n[losses]\ni2i = false\n")).unwrap();
+    ok(&["train", "--config", &cfg, "--json"]);
+    let store = out.join("checkpoints");
+    let latest: Value =
+        serde_json::from_slice(&std::fs::read(store.join("latest.json")).unwrap()).unwrap();
+    let w = store
+        .join(latest["dir"].as_str().unwrap())
+        .join("weights.safetensors");
+    format!("init = \"{}\"", w.display())
 }
 
 /// The share of weights that differ by more than 1e-4 between two safetensors files.
@@ -77,14 +109,15 @@ fn close(a: &Value, b: &Value, key: &str) {
 fn two_gloo_ranks_match_one_process_with_the_global_batch_and_resume_as_one() {
     let d = tempfile::tempdir().unwrap();
     let (ds, vocab) = roco_with_vocab(d.path(), 120);
+    let init = warm_start(d.path(), &ds, &vocab);
     let (one, two) = (d.path().join("one"), d.path().join("two"));
     ok(&[
         "train",
         "--config",
-        &config(d.path(), &ds, &vocab, &one, 8, 3),
+        &config_with(d.path(), &ds, &vocab, &one, 8, 3, &init),
         "--json",
     ]);
-    let cfg2 = config(d.path(), &ds, &vocab, &two, 4, 3);
+    let cfg2 = config_with(d.path(), &ds, &vocab, &two, 4, 3, &init);
     let v = json(&ok(&[
         "train",
         "--config",
@@ -117,7 +150,7 @@ fn two_gloo_ranks_match_one_process_with_the_global_batch_and_resume_as_one() {
     // The 2-process run stopped after step 1 and resumed as one process of batch 8 continues
     // the same sample sequence.
     let three = d.path().join("three");
-    let cfg3 = config(d.path(), &ds, &vocab, &three, 4, 3);
+    let cfg3 = config_with(d.path(), &ds, &vocab, &three, 4, 3, &init);
     ok(&[
         "train",
         "--config",
@@ -128,7 +161,7 @@ fn two_gloo_ranks_match_one_process_with_the_global_batch_and_resume_as_one() {
         "1",
         "--json",
     ]);
-    let cfg3_single = config(d.path(), &ds, &vocab, &three, 8, 3);
+    let cfg3_single = config_with(d.path(), &ds, &vocab, &three, 8, 3, &init);
     ok(&["train", "--config", &cfg3_single, "--resume", "--json"]);
     let c = metrics(&three);
     assert_eq!(c.len(), 3);
@@ -143,6 +176,7 @@ fn two_gloo_ranks_match_one_process_with_the_global_batch_and_resume_as_one() {
 fn openclip_gradients_on_two_ranks_equal_one_process_with_halved_contrastive_weights() {
     let d = tempfile::tempdir().unwrap();
     let (ds, vocab) = roco_with_vocab(d.path(), 120);
+    let init = warm_start(d.path(), &ds, &vocab);
     let (one, two) = (d.path().join("halved"), d.path().join("openclip"));
     let with = |cfg: String, losses: &str| {
         let text = std::fs::read_to_string(&cfg).unwrap();
@@ -151,12 +185,12 @@ fn openclip_gradients_on_two_ranks_equal_one_process_with_halved_contrastive_wei
     };
     // One process, the contrastive weights halved (0.167 → 0.0835, 0.5 → 0.25).
     let single = with(
-        config(d.path(), &ds, &vocab, &one, 8, 3),
+        config_with(d.path(), &ds, &vocab, &one, 8, 3, &init),
         "weight_cm = 0.0835\nweight_um = 0.25\n",
     );
     ok(&["train", "--config", &single, "--json"]);
     let double = with(
-        config(d.path(), &ds, &vocab, &two, 4, 3),
+        config_with(d.path(), &ds, &vocab, &two, 4, 3, &init),
         "contrastive_grad = \"openclip\"\n",
     );
     ok(&[
@@ -179,7 +213,7 @@ fn openclip_gradients_on_two_ranks_equal_one_process_with_halved_contrastive_wei
     ok(&[
         "train",
         "--config",
-        &config(d.path(), &ds, &vocab, &exact, 4, 3),
+        &config_with(d.path(), &ds, &vocab, &exact, 4, 3, &init),
         "--nproc",
         "2",
         "--json",
