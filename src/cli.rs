@@ -198,6 +198,11 @@ pub struct TrainArgs {
     /// c10d backend of a distributed run: auto (NCCL on GPUs, else Gloo), gloo or nccl.
     #[arg(long, default_value = "auto")]
     pub backend: String,
+    /// Threads for libtorch's intra-op pool and for the loader's augmentation pool each
+    /// (default: the cores available to this process, for both). On a machine shared with
+    /// other busy processes, half the cores is often faster.
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,

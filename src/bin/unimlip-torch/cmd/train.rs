@@ -29,6 +29,11 @@ pub fn run(a: TrainArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     if let Some(o) = a.out {
         cfg.out = o;
     }
+    if let Some(n) = a.threads {
+        anyhow::ensure!(n > 0, "--threads must be at least 1");
+        cfg.data.threads = Some(n);
+        tch::set_num_threads(n as i32);
+    }
     for w in cfg.warnings() {
         tracing::warn!("{w}");
     }
