@@ -44,7 +44,8 @@ pub use image::{
 };
 pub use input::{Input, Pending};
 pub use run::{
-    FAULT_ABORT_AFTER_SHARDS, IngestOptions, IngestReport, JOURNAL_DIR, PARTS_DIR, PartFile,
-    Partition, Progress, Quiet, commit_parts, default_window, ingest, ordered_map, pool_window,
+    DecodeCounts, FAULT_ABORT_AFTER_SHARDS, IngestOptions, IngestReport, JOURNAL_DIR, PARTS_DIR,
+    PartFile, Partition, Progress, Quiet, commit_parts, decode_files, default_window, image_files,
+    ingest, ordered_map, pool_window,
 };
 pub use source::{Fetch, Source};

@@ -1,16 +1,13 @@
 //! `unimlip bench loader`: stream shards through the real reader and pool, report samples/s.
 //! `unimlip bench decode`: validate and resize a folder of images as ingest does, write nothing.
 
-use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::Context;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use unimlip_ingest::{ResizePolicy, normalize_guarded, ordered_map, pool_window};
+use unimlip_ingest::{ResizePolicy, decode_files, image_files};
 use unimlip_loader::Loader;
 
 use crate::cli::{BenchDecodeArgs, BenchLoaderArgs};
@@ -93,57 +90,20 @@ pub fn loader(a: BenchLoaderArgs, out: &mut dyn Write) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// What became of one image in `bench decode`.
-enum Decoded {
-    Kept,
-    Reencoded,
-    Rejected(&'static str),
-}
-
 pub fn decode(a: BenchDecodeArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let policy: ResizePolicy = a.resize.parse()?;
     let workers = a
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let mut files = Vec::new();
-    image_files(&a.dir, &mut files)?;
-    files.sort();
+    let files = image_files(&a.dir)?;
     anyhow::ensure!(
         !files.is_empty(),
         "no .jpg, .jpeg or .png file under {}",
         a.dir.display()
     );
-    let (mut kept, mut reencoded, mut source_bytes) = (0u64, 0u64, 0u64);
-    let mut rejected: BTreeMap<&str, u64> = BTreeMap::new();
-    let t0 = Instant::now();
-    ordered_map(
-        files.iter().map(Ok::<_, anyhow::Error>),
-        workers,
-        pool_window(policy, workers),
-        |path| -> anyhow::Result<(u64, Decoded)> {
-            let bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
-            let n = bytes.len() as u64;
-            let verdict = match normalize_guarded(bytes, policy) {
-                Ok(img) if img.kept_original => Decoded::Kept,
-                Ok(_) => Decoded::Reencoded,
-                Err(r) => Decoded::Rejected(r.reason),
-            };
-            Ok((n, verdict))
-        },
-        |r| {
-            let (n, verdict) = r?;
-            source_bytes += n;
-            match verdict {
-                Decoded::Kept => kept += 1,
-                Decoded::Reencoded => reencoded += 1,
-                Decoded::Rejected(reason) => *rejected.entry(reason).or_default() += 1,
-            }
-            Ok(())
-        },
-    )?;
-    let secs = t0.elapsed().as_secs_f64();
-    let images = files.len() as u64;
+    let c = decode_files(&files, policy, workers)?;
+    let (images, secs) = (c.images, c.seconds);
     let rate = images as f64 / secs.max(1e-9);
     if a.json {
         let report = json!({
@@ -153,10 +113,10 @@ pub fn decode(a: BenchDecodeArgs, out: &mut dyn Write) -> anyhow::Result<ExitCod
             "workers": workers,
             "images_per_s_per_worker": rate / workers as f64,
             "resize": policy.to_string(),
-            "source_bytes": source_bytes,
-            "kept_original": kept,
-            "reencoded": reencoded,
-            "rejected": rejected,
+            "source_bytes": c.source_bytes,
+            "kept_original": c.kept,
+            "reencoded": c.reencoded,
+            "rejected": c.rejected,
         });
         writeln!(out, "{report}")?;
     } else {
@@ -165,35 +125,15 @@ pub fn decode(a: BenchDecodeArgs, out: &mut dyn Write) -> anyhow::Result<ExitCod
             "{images} images in {secs:.2} s: {rate:.1} images/s, {:.1} per worker ({workers} workers, resize {policy})",
             rate / workers as f64
         )?;
-        let bad: u64 = rejected.values().sum();
+        let bad: u64 = c.rejected.values().sum();
         writeln!(
             out,
-            "kept as is {kept}, re-encoded {reencoded}, rejected {bad}"
+            "kept as is {}, re-encoded {}, rejected {bad}",
+            c.kept, c.reencoded
         )?;
-        for (reason, n) in &rejected {
+        for (reason, n) in &c.rejected {
             writeln!(out, "  {reason}: {n}")?;
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn image_files(dir: &Path, found: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    let entries = std::fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))?;
-    for entry in entries {
-        let path = entry
-            .with_context(|| format!("read {}", dir.display()))?
-            .path();
-        if path.is_dir() {
-            image_files(&path, found)?;
-            continue;
-        }
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if ["jpg", "jpeg", "png"]
-            .iter()
-            .any(|e| ext.eq_ignore_ascii_case(e))
-        {
-            found.push(path);
-        }
-    }
-    Ok(())
 }
