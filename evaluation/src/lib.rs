@@ -33,6 +33,8 @@ pub use classify::{ClassifyJob, ClassifyResult, Mode, classify, paper_batch_size
 pub use error::{Error, Result};
 pub use features::{ImageSet, encode_images, encode_texts};
 pub use report::{RunData, read_run, write_report};
-pub use retrieval::{RetrievalJob, RetrievalResult, retrieval};
+pub use retrieval::{
+    PMC_EVAL_BATCH, RetrievalJob, RetrievalResult, dropped_partial_batch, retrieval,
+};
 pub use tables::{classify_table, retrieval_table, vqa_table};
 pub use vqa::{ANSWER_RULE, FusionInit, QUERY_TOKENS, QUESTION_LENGTH, VqaJob, VqaResult, vqa};

@@ -48,8 +48,24 @@ pub struct RetrievalResult {
     pub t2i: RetrievalScores,
     /// How ties are ranked.
     pub tie_rule: &'static str,
+    /// Pairs left out as PMC-CLIP's evaluation leaves them out: the last partial batch of
+    /// [`PMC_EVAL_BATCH`] under `pmc-clip-compat` (its loader has `drop_last=True`), else 0.
+    pub dropped_partial_batch: usize,
     /// Where the weights came from.
     pub weights: String,
+}
+
+/// PMC-CLIP's evaluation batch size (`--batch-size` default in its `params.py`).
+pub const PMC_EVAL_BATCH: usize = 64;
+
+/// How many of `n` pairs PMC-CLIP's evaluation would not score on `split`: under
+/// `pmc-clip-compat`, the last partial batch (its DataLoader drops it: 2,000 pairs → 1,984
+/// scored); none otherwise.
+pub fn dropped_partial_batch(split: &str, n: usize) -> usize {
+    match split {
+        "pmc-clip-compat" if n >= PMC_EVAL_BATCH => n % PMC_EVAL_BATCH,
+        _ => 0,
+    }
 }
 
 /// Runs the job.
@@ -116,6 +132,8 @@ pub fn retrieval(t: &Trained, job: &RetrievalJob, device: Device) -> Result<Retr
             .filter_map(|i| images.captions[i].clone().map(|c| (i, c)))
             .collect()
     };
+    let dropped = dropped_partial_batch(&job.split, pairs.len());
+    let pairs = &pairs[..pairs.len() - dropped];
     if pairs.len() < 2 {
         return Err(Error::Data(format!(
             "{label}: {} image–text pairs; retrieval needs at least 2",
@@ -141,6 +159,20 @@ pub fn retrieval(t: &Trained, job: &RetrievalJob, device: Device) -> Result<Retr
         i2t: retrieval_scores(&ranks(&scores, n)),
         t2i: retrieval_scores(&ranks(&transpose(&scores, n), n)),
         tie_rule: "stable descending sort: of equal scores the earlier pair ranks first",
+        dropped_partial_batch: dropped,
         weights: t.weights.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pmc_clip_compat_scores_whole_batches_as_pmc_clip_does() {
+        assert_eq!(dropped_partial_batch("pmc-clip-compat", 2000), 16);
+        assert_eq!(dropped_partial_batch("pmc-clip-compat", 1984), 0);
+        assert_eq!(dropped_partial_batch("pmc-clip-compat", 40), 0);
+        assert_eq!(dropped_partial_batch("roco-2000", 2000), 0);
+    }
 }
