@@ -31,13 +31,14 @@ fi
 
 # run NAME SEED EPOCHS INIT LOSSES: one training run and its retrieval result (JSON on stdout).
 run() {
-  local name=$1 seed=$2 epochs=$3 init=$4 losses=$5
+  local name=$1 seed=$2 epochs=$3 init=$4 losses=$5 init_line=""
+  if [ -n "$init" ]; then init_line="init = \"$init\""; fi
   cat > "$name.toml" <<TOML
 model = "tiny"
 tokenizer = "vocab.txt"
 out = "$WORK/$name"
 seed = $seed
-${init:+init = "$init"}
+$init_line
 
 [data]
 sources = [{ url = "$WORK/data/roco", splits = ["train"] }]
