@@ -4,10 +4,12 @@
 //! 10⁶ distinct captions), so retrieval among hundreds of pairs is learnable and not capped by
 //! duplicates.
 
-use image::{DynamicImage, GrayImage, Luma, Rgb, RgbImage};
+use image::DynamicImage;
 use rand::Rng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+
+use super::picture::{noise, paint};
 
 /// Object shapes.
 pub const SHAPES: [&str; 4] = ["circle", "square", "triangle", "cross"];
@@ -149,20 +151,7 @@ impl Composition {
             }
             p + noise(seed, x, y) * 8.0
         };
-        if grey {
-            let img = GrayImage::from_fn(w, h, |x, y| Luma([value(x, y).clamp(0.0, 255.0) as u8]));
-            return DynamicImage::ImageLuma8(img);
-        }
-        let tint = [
-            1.0,
-            rng.random_range(0.8..1.0f32),
-            rng.random_range(0.7..1.0f32),
-        ];
-        let img = RgbImage::from_fn(w, h, |x, y| {
-            let v = value(x, y);
-            Rgb(tint.map(|t| (v * t).clamp(0.0, 255.0) as u8))
-        });
-        DynamicImage::ImageRgb8(img)
+        paint(w, h, grey, (0.8, 0.7), rng, value)
     }
 
     /// The modality's background at relative (u, v): CT a dark disc field, a radiograph a
@@ -200,15 +189,6 @@ fn inside(shape: usize, dx: f32, dy: f32, r: f32) -> bool {
         2 => dy <= r * 0.8 && dy >= -r && dx.abs() <= (dy + r) * 0.6,
         _ => (dx.abs() <= r * 0.3 && dy.abs() <= r) || (dy.abs() <= r * 0.3 && dx.abs() <= r),
     }
-}
-
-/// Cheap deterministic per-pixel noise in [-1, 1].
-fn noise(seed: u32, x: u32, y: u32) -> f32 {
-    let mut h = seed ^ x.wrapping_mul(0x9E37_79B1) ^ y.wrapping_mul(0x85EB_CA77);
-    h ^= h >> 15;
-    h = h.wrapping_mul(0x2C1B_3C6D);
-    h ^= h >> 12;
-    (h & 0xFFFF) as f32 / 32_767.5 - 1.0
 }
 
 #[cfg(test)]

@@ -83,14 +83,27 @@ pub fn render(scene: &Scene, w: u32, h: u32, grey: bool, rng: &mut ChaCha8Rng) -
         }
         base + slope * (yf / h as f32 - 0.5) + noise(seed, x, y) * 14.0
     };
+    paint(w, h, grey, (0.7, 0.6), rng, value)
+}
+
+/// A `w`×`h` image of the grey `value` at each pixel: one channel, or three tinted by a
+/// random green and blue share of at least `tint_from`.
+pub(super) fn paint(
+    w: u32,
+    h: u32,
+    grey: bool,
+    tint_from: (f32, f32),
+    rng: &mut ChaCha8Rng,
+    value: impl Fn(u32, u32) -> f32,
+) -> DynamicImage {
     if grey {
         let img = GrayImage::from_fn(w, h, |x, y| Luma([value(x, y).clamp(0.0, 255.0) as u8]));
         return DynamicImage::ImageLuma8(img);
     }
     let tint = [
         1.0,
-        rng.random_range(0.7..1.0f32),
-        rng.random_range(0.6..1.0f32),
+        rng.random_range(tint_from.0..1.0f32),
+        rng.random_range(tint_from.1..1.0f32),
     ];
     let img = RgbImage::from_fn(w, h, |x, y| {
         let v = value(x, y);
@@ -146,7 +159,7 @@ pub fn png(img: &DynamicImage) -> Vec<u8> {
 }
 
 /// Cheap deterministic per-pixel noise in [-1, 1].
-fn noise(seed: u32, x: u32, y: u32) -> f32 {
+pub(super) fn noise(seed: u32, x: u32, y: u32) -> f32 {
     let mut h = seed ^ x.wrapping_mul(0x9E37_79B1) ^ y.wrapping_mul(0x85EB_CA77);
     h ^= h >> 15;
     h = h.wrapping_mul(0x2C1B_3C6D);
