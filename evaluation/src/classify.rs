@@ -435,7 +435,9 @@ fn finetune_epoch(
 ) -> Result<()> {
     let side = t.config.vision.image_size as u32;
     let train = Pipeline::unimlip_at(side, false);
-    let batch = job.batch_size.unwrap_or(32);
+    let batch = job
+        .batch_size
+        .unwrap_or_else(|| paper_batch_size(&p.dataset));
     let l = Loader::once_batched(vec![source(job, "train")], train, job.threads, batch)?;
     let cursor = l.start(epoch as u64);
     for batch in l.stream(&cursor, 0, 1)? {

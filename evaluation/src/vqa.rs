@@ -268,8 +268,13 @@ impl Head {
 pub fn vqa(t: &mut Trained, job: &VqaJob, device: Device) -> Result<VqaResult> {
     let store = Store::open_existing(&job.data)?;
     let manifest = Manifest::load(&store)?;
-    let train = questions(&store, &manifest, &job.train)?;
-    let test = questions(&store, &manifest, &job.test)?;
+    // Every split's questions, each read once: the answer set is their union (M3AE).
+    let mut by_split: BTreeMap<&str, Vec<Question>> = BTreeMap::new();
+    for split in manifest.splits.keys() {
+        by_split.insert(split, questions(&store, &manifest, split)?);
+    }
+    let part = |name: &str| by_split.get(name).map_or(&[][..], Vec::as_slice);
+    let (train, test) = (part(&job.train), part(&job.test));
     if train.is_empty() || test.is_empty() {
         return Err(Error::Data(format!(
             "{}: {} English questions in `{}` and {} in `{}`; VQA needs both",
@@ -280,12 +285,8 @@ pub fn vqa(t: &mut Trained, job: &VqaJob, device: Device) -> Result<VqaResult> {
             job.test
         )));
     }
-    let mut every = Vec::new();
-    for split in manifest.splits.keys() {
-        every.extend(questions(&store, &manifest, split)?);
-    }
     let mut set: BTreeMap<&str, i64> = BTreeMap::new();
-    for q in every.iter().chain(&train).chain(&test) {
+    for q in by_split.values().flatten() {
         set.insert(&q.answer, 0);
     }
     for (i, v) in set.values_mut().enumerate() {
@@ -350,7 +351,7 @@ pub fn vqa(t: &mut Trained, job: &VqaJob, device: Device) -> Result<VqaResult> {
         question_length: QUESTION_LENGTH,
         train_questions: train.len(),
         accuracy: vqa_accuracy(&results),
-        majority: majority(&train, &test),
+        majority: majority(train, test),
         fusion_init: job.fusion_init,
         protocol: PROTOCOL,
         weights: t.weights.clone(),
