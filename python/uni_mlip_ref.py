@@ -15,6 +15,15 @@ blocks for the fusion, SLIP's SimCLR head and loss, torchvision's drop_block2d),
         initialises the model as the original modules do (PyTorch's defaults, PMC-CLIP's
         `initialize_parameters`, Hugging Face's `BertPreTrainedModel._init_weights`) and writes
         each tensor's element count, mean and standard deviation
+    uni_mlip_ref.py init OUT.safetensors [--model TOML] [--seed S]
+        writes a fresh model initialised as the original modules do (the `tiny` config, or a
+        model TOML of `unimlip train`), for starting both implementations from the same weights
+    uni_mlip_ref.py replay RUN.toml DUMP_DIR OUT.json [--float64] [--save FINAL.safetensors]
+        trains this reference as `unimlip train --config RUN.toml` did (same initial weights,
+        optimiser, schedule, switches and weights), feeding it the micro-batches and random
+        draws that run wrote with `dump_steps = DUMP_DIR`; writes each step's losses (in
+        float64 with --float64, to measure what fp32 rounding alone does to the curves) and
+        with --save the final weights
 """
 
 import math
@@ -424,6 +433,28 @@ def init_like_originals(model, c):
     model.img_special_token.zero_()
 
 
+def model_config(name_or_path):
+    """A preset's dict, or a `unimlip` model TOML mapped onto this reference's names. The
+    reference has no dropout in the text tower, so a TOML must set `text.dropout = 0`."""
+    presets = {"tiny": TINY, "rn50-pubmedbert": RN50_PUBMEDBERT}
+    if name_or_path in presets:
+        return presets[name_or_path]
+    import tomllib
+    with open(name_or_path, "rb") as f:
+        t = tomllib.load(f)
+    v, x = t["vision"], t["text"]
+    if x["dropout"] != 0:
+        sys.exit(f"{name_or_path}: text.dropout is {x['dropout']}; the reference has no dropout")
+    return dict(
+        image_size=v["image_size"], layers=tuple(v["layers"]), width=v["width"],
+        heads=v["heads"], output_dim=v["output_dim"], vocab=x["vocab_size"], hidden=x["hidden"],
+        text_layers=x["layers"], text_heads=x["heads"], intermediate=x["intermediate"],
+        max_positions=x["max_positions"], type_vocab=x["type_vocab"], embed_dim=t["embed_dim"],
+        context=t["context_length"], fusion_layers=t["fusion_layers"],
+        fusion_heads=t["fusion_heads"], ssl_mlp_dim=t["ssl_mlp_dim"], ssl_emb_dim=t["ssl_emb_dim"],
+    )
+
+
 def init_stats(name, out, seed):
     import json
     c = {"tiny": TINY, "rn50-pubmedbert": RN50_PUBMEDBERT}[name]
@@ -497,6 +528,20 @@ def main(argv):
     elif len(argv) >= 4 and argv[1] == "init-stats":
         seed = int(argv[argv.index("--seed") + 1]) if "--seed" in argv else 0
         init_stats(argv[2], argv[3], seed)
+    elif len(argv) >= 3 and argv[1] == "init":
+        seed = int(argv[argv.index("--seed") + 1]) if "--seed" in argv else 0
+        model_path = argv[argv.index("--model") + 1] if "--model" in argv else "tiny"
+        c = model_config(model_path)
+        torch.manual_seed(seed)
+        model = UniMlip(c)
+        init_like_originals(model, c)
+        st_io.save({k: v for k, v in model.state_dict().items()
+                    if not k.endswith("num_batches_tracked")}, argv[2])
+    elif len(argv) >= 5 and argv[1] == "replay":
+        import replay
+        dtype = torch.float64 if "--float64" in argv else torch.float32
+        save = argv[argv.index("--save") + 1] if "--save" in argv else None
+        replay.main(argv[2], argv[3], argv[4], dtype, save)
     elif len(argv) == 4 and argv[1] == "compare":
         compare(argv[2], argv[3])
     else:

@@ -15,6 +15,8 @@ mod ingest_local;
 mod loader;
 /// MIMIC-CXR, CheXpert, NIH, VQA-RAD and SLAKE from their published layouts.
 mod more_datasets;
+/// Training step by step against the PyTorch reference on the same batches and draws.
+mod parity;
 /// Scale-out ingest: parts in separate processes, then one commit.
 mod partition;
 /// The shards open in pyarrow with the v1 columns and the expected values.

@@ -176,7 +176,7 @@ fn a_stopped_then_resumed_run_reaches_bit_identical_weights() {
     }
 }
 
-fn torch_python() -> Option<String> {
+pub fn torch_python() -> Option<String> {
     match std::env::var("UNIMLIP_TORCH_PYTHON") {
         Ok(p) if Path::new(&p).exists() => Some(p),
         _ => {
@@ -186,7 +186,7 @@ fn torch_python() -> Option<String> {
     }
 }
 
-fn reference(py: &str, args: &[&str]) -> std::process::Output {
+pub fn reference(py: &str, args: &[&str]) -> std::process::Output {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/uni_mlip_ref.py");
     std::process::Command::new(py)
         .arg(script)

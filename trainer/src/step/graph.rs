@@ -144,7 +144,7 @@ fn itc_img(c: &Ctx<'_>, s: &Shared) -> Result<Tensor> {
     Ok(losses::itc(&i, &s.text_emb, &c.m.logit_scale))
 }
 
-/// ITC with dropout (p 0.25) on the projected text embeddings.
+/// ITC with dropout (p 0.75: a quarter of the coordinates kept) on the projected text embeddings.
 fn itc_txt(c: &Ctx<'_>, s: &Shared) -> Result<Tensor> {
     let projected = &s.text.projected;
     let keep = match (c.x.text_keep, c.train) {

@@ -57,6 +57,11 @@ pub struct TrainConfig {
     /// Held-out retrieval measured during the run.
     #[serde(default)]
     pub eval: Option<EvalConfig>,
+    /// A local folder to write every micro-batch's inputs and random draws to (one
+    /// safetensors file per micro-batch), for replaying the run in another implementation:
+    /// `python/uni_mlip_ref.py replay` runs the same steps and compares the losses.
+    #[serde(default)]
+    pub dump_steps: Option<String>,
 }
 
 /// Where the batches come from.

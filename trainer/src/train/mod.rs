@@ -2,6 +2,7 @@
 
 mod batch;
 mod config;
+mod dump;
 mod eval;
 mod metrics;
 mod progress;

@@ -16,6 +16,7 @@ use unimlip_shards::plan::epoch_end;
 
 use super::batch::{self, DeviceBatch};
 use super::config::TrainConfig;
+use super::dump::{self, Draws};
 use super::eval::{self, Retrieval};
 use super::metrics::Metrics;
 use super::progress::{Silent, StepProgress};
@@ -292,11 +293,24 @@ impl<'a> Run<'a> {
                 self.device,
             )?;
             tch::manual_seed(step_seed(cfg.seed, step, m));
+            let draws = match &cfg.dump_steps {
+                Some(dir) => {
+                    let d = Draws::new(&self.config, &x);
+                    dump::write(dir, step, m, &x, &d)?;
+                    Some(d)
+                }
+                None => None,
+            };
+            let input = StepInput {
+                dropblock_noise: draws.as_ref().map(|d| &d.noise),
+                text_keep: draws.as_ref().map(|d| &d.keep),
+                ..step_input(&x)
+            };
             let pg = self.pg.as_ref();
             let l = amp::autocast(self.device, || {
                 losses_on(
                     &self.model,
-                    &step_input(&x),
+                    &input,
                     on,
                     cfg.losses.weights(),
                     true,
