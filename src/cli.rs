@@ -51,6 +51,9 @@ pub struct ReportArgs {
     /// Where the page and charts go (default: <first run>/report).
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,
+    /// A folder written by `unimlip inspect --sample` to show as a grid of views and captions.
+    #[arg(long)]
+    pub samples: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

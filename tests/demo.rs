@@ -87,6 +87,10 @@ fn the_small_demo_runs_every_stage_and_each_eval_stands_alone() {
         "{page}"
     );
     assert!(dir.join("report/run0-losses.png").exists());
+    // Both runs side by side, and six training views with their captions.
+    assert!(page.contains("compare-loss_itc.png") && page.contains("compare-result0.png"));
+    assert_eq!(page.matches("<figcaption>").count(), 6, "{page}");
+    assert!(dir.join("report/samples/0000-weak.png").exists());
 
     // A second demo in the same folder must be asked for.
     let again = run(&["demo", "--out", dir.to_str().unwrap(), "--size", "small"]);

@@ -108,9 +108,18 @@ fn training_matches_the_pytorch_reference_step_by_step() {
     let (cfg, dump) = dumped_run(d.path(), "pmc", &data, &init, 50, pmc);
     let rust = metrics(&d.path().join("pmc"));
     let torch = replay(&py, &cfg, &dump, &d.path().join("pmc.json"), &[]);
-    let exact = replay(&py, &cfg, &dump, &d.path().join("pmc64.json"), &["--float64"]);
+    let exact = replay(
+        &py,
+        &cfg,
+        &dump,
+        &d.path().join("pmc64.json"),
+        &["--float64"],
+    );
     let (ours, theirs) = (rel_diffs(&rust, &exact), rel_diffs(&torch, &exact));
-    eprintln!("PMC-CLIP, unimlip vs PyTorch fp32: {}", show(&rel_diffs(&torch, &rust)));
+    eprintln!(
+        "PMC-CLIP, unimlip vs PyTorch fp32: {}",
+        show(&rel_diffs(&torch, &rust))
+    );
     eprintln!("PMC-CLIP, unimlip vs PyTorch fp64: {}", show(&ours));
     eprintln!("PMC-CLIP, PyTorch fp32 vs fp64:    {}", show(&theirs));
     assert!(ours[..10].iter().all(|&x| x <= 1e-4), "{}", show(&ours));

@@ -468,11 +468,29 @@ pub fn run(a: DemoArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let rows: Vec<(&str, &Results)> = results.iter().map(|(l, r)| (*l, r)).collect();
     tables(&rows, out)?;
     stage(out, t0, "8/8 writing the report (both runs side by side)")?;
+    let samples = path(&dir.join("samples"));
+    unimlip(
+        &[
+            "inspect",
+            &roco,
+            "--sample",
+            "6",
+            "--pipeline",
+            "unimlip",
+            "--split",
+            "train",
+            "--out",
+            &samples,
+        ],
+        out,
+    )?;
     unimlip(
         &[
             "report",
             &path(&dir.join("pmc-clip")),
             &path(&dir.join("uni-mlip")),
+            "--samples",
+            &samples,
             "--out",
             &path(&dir.join("report")),
         ],

@@ -14,7 +14,7 @@ pub fn run(a: ReportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         .map(|d| read_run(d))
         .collect::<Result<Vec<_>, _>>()?;
     let dir = a.out.unwrap_or_else(|| a.runs[0].join("report"));
-    let page = write_report(&runs, &dir)?;
+    let page = write_report(&runs, a.samples.as_deref(), &dir)?;
     writeln!(out, "report: {}", page.display())?;
     Ok(ExitCode::SUCCESS)
 }
