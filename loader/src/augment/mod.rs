@@ -144,6 +144,20 @@ impl Pipeline {
         p
     }
 
+    /// The same views with the weak view's RandomResizedCrop drawing areas from `lo` to 1 of
+    /// the image: PMC-CLIP's `--crop-scale` (its README's commands use 0.5, its code's
+    /// default is 0.9). The strong views keep their crop.
+    pub fn weak_crop_scale(mut self, lo: f64) -> Pipeline {
+        if let Some(ViewSpec {
+            crop: Crop::RandomResized { scale, .. },
+            ..
+        }) = self.views.first_mut()
+        {
+            scale.0 = lo;
+        }
+        self
+    }
+
     /// Evaluation: shorter side to `size`, centre crop, bicubic.
     pub fn eval(size: u32) -> Pipeline {
         Pipeline {

@@ -78,6 +78,15 @@ pub struct DataConfig {
     /// Local shard cache.
     #[serde(default)]
     pub cache: Option<CacheConfig>,
+    /// The weak view's RandomResizedCrop draws areas from this share of the image to all of
+    /// it: PMC-CLIP's `--crop-scale`, 0.5 as its README's training commands (its code's
+    /// default is 0.9). The SimCLR views keep 0.5.
+    #[serde(default = "default_crop_scale")]
+    pub crop_scale: f64,
+}
+
+fn default_crop_scale() -> f64 {
+    0.5
 }
 
 /// AdamW and the cosine schedule (model.md §7; PMC README values).
@@ -364,6 +373,10 @@ impl TrainConfig {
         if self.checkpoint.every < 1 || self.checkpoint.keep < 1 {
             return Err("checkpoint.every and checkpoint.keep must be at least 1".into());
         }
+        let c = self.data.crop_scale;
+        if !(c > 0.0 && c <= 1.0) {
+            return Err(format!("data.crop_scale must lie in (0, 1], not {c}"));
+        }
         if !(0.0..=1.0).contains(&self.losses.mlm_ratio) {
             return Err("losses.mlm_ratio must lie in [0, 1]".into());
         }
@@ -407,6 +420,33 @@ mod tests {
         .unwrap();
         let e = TrainConfig::load(&p).unwrap_err();
         assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn the_weak_crop_scale_defaults_to_pmc_clips_readme_and_is_checked() {
+        let parse = |extra: &str| {
+            toml::from_str::<TrainConfig>(&format!(
+                "model = \"tiny\"\ntokenizer = \"v\"\nout = \"o\"\n\
+                 [data]\nsources = [{{ url = \"roco\" }}]\nbatch_size = 8\n{extra}"
+            ))
+            .unwrap()
+        };
+        assert_eq!(parse("").data.crop_scale, 0.5);
+        assert_eq!(parse("crop_scale = 0.9").data.crop_scale, 0.9);
+        for bad in ["crop_scale = 0.0", "crop_scale = 1.5"] {
+            let e = parse(bad).check().unwrap_err();
+            assert!(e.contains("data.crop_scale"), "{e}");
+        }
+        let p = unimlip_loader::Pipeline::unimlip_at(96, true).weak_crop_scale(0.9);
+        let lows: Vec<f64> = p
+            .views
+            .iter()
+            .map(|v| match v.crop {
+                unimlip_loader::Crop::RandomResized { scale, .. } => scale.0,
+                _ => unreachable!("every Uni-Mlip view is a random resized crop"),
+            })
+            .collect();
+        assert_eq!(lows, [0.9, 0.5, 0.5]);
     }
 
     #[test]

@@ -219,7 +219,7 @@ impl<'a> Run<'a> {
         let d = &cfg.data;
         let mut lc = LoaderConfig::new(
             d.sources.clone(),
-            Pipeline::unimlip_at(side, cfg.losses.i2i.on()),
+            Pipeline::unimlip_at(side, cfg.losses.i2i.on()).weak_crop_scale(d.crop_scale),
             d.batch_size,
         );
         lc.seed = cfg.seed;
