@@ -100,7 +100,7 @@ pub struct ModelArgs {
     /// Folder for the result (`<task>-<dataset>[-<split>].json` and `.md`).
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,
-    /// Decoding threads (default: all cores).
+    /// Decoding and libtorch threads (default: the cores free at the start).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Print the result as one JSON object.
@@ -173,6 +173,10 @@ pub struct VqaArgs {
     /// pre-training fusion's first block).
     #[arg(long, default_value = "random")]
     pub fusion_init: String,
+    /// Question length in tokens: 32 as M3AE's max_text_len, or up to the pre-training
+    /// context (77).
+    #[arg(long, default_value_t = 32)]
+    pub question_length: usize,
 }
 
 #[derive(Debug, Args)]
@@ -202,8 +206,8 @@ pub struct TrainArgs {
     #[arg(long, default_value = "auto")]
     pub backend: String,
     /// Threads for libtorch's intra-op pool and for the loader's augmentation pool each
-    /// (default: the cores available to this process, for both). On a machine shared with
-    /// other busy processes, half the cores is often faster.
+    /// (default: the cores available to this process less those other work keeps busy at
+    /// the start, for both).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Print the summary as one JSON object.

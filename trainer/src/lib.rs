@@ -18,7 +18,8 @@
 //! - **Checkpoints**: [`checkpoint`] (save, latest, load), [`Trained`] (a run folder or weight
 //!   files with their model and tokenizer, for evaluation).
 //! - **Distributed**: [`dist`] (c10d groups and collectives, torchrun's environment).
-//! - **Input**: [`images_to_device`] (uint8 → normalised tensors), [`device`].
+//! - **Input**: [`images_to_device`] (uint8 → normalised tensors), [`device`], and
+//!   [`ThreadPlan`] (libtorch's and the loader's threads from the cores free now).
 
 mod amp;
 pub mod checkpoint;
@@ -31,6 +32,7 @@ pub mod model;
 mod optim;
 mod step;
 mod text;
+mod threads;
 mod train;
 mod trained;
 mod vocab;
@@ -45,6 +47,7 @@ pub use step::{
     losses_single, unscale_replicated,
 };
 pub use text::{Specials, TextTokenizer, mask_words};
+pub use threads::ThreadPlan;
 pub use train::{
     CheckpointConfig, DataConfig, EvalConfig, I2i, LossConfig, OptimConfig, Retrieval, RunOptions,
     RunSummary, Silent, StepProgress, TrainConfig, train,

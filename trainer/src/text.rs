@@ -106,12 +106,18 @@ impl TextTokenizer {
 
     /// `[CLS] pieces… [SEP] [PAD]…`, exactly `context` ids (at most `context − 2` pieces).
     pub fn encode(&self, text: &str) -> Vec<i64> {
-        let mut ids = Vec::with_capacity(self.context);
+        self.encode_to(text, self.context)
+    }
+
+    /// [`encode`](Self::encode) to `len` ids instead of the context length (`len` ≥ 2).
+    pub fn encode_to(&self, text: &str, len: usize) -> Vec<i64> {
+        let len = len.max(2);
+        let mut ids = Vec::with_capacity(len);
         ids.push(self.specials.cls);
         let pieces = self.pieces(text);
-        ids.extend(pieces.into_iter().take(self.context.saturating_sub(2)));
+        ids.extend(pieces.into_iter().take(len - 2));
         ids.push(self.specials.sep);
-        ids.resize(self.context, self.specials.pad);
+        ids.resize(len, self.specials.pad);
         ids
     }
 
@@ -205,6 +211,9 @@ mod tests {
             t.encode("chest zebra"),
             [2, 5, 1, 3, 0, 0, 0, 0, 0, 0, 0, 0]
         );
+        // Another length: shorter pads less, too short keeps [CLS] and [SEP].
+        assert_eq!(t.encode_to("chest zebra", 6), [2, 5, 1, 3, 0, 0]);
+        assert_eq!(t.encode_to("chest zebra", 3), [2, 5, 3]);
         // The [MASK] and [PAD] strings of the masker tokenise to their ids.
         assert_eq!(t.pieces("[MASK] [MASK] [PAD]"), [4, 4, 0]);
     }

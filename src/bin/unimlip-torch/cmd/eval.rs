@@ -13,9 +13,18 @@ use unimlip_trainer::Trained;
 
 use unimlip::cli::{ClassifyArgs, ModelArgs, RetrievalArgs, VqaArgs};
 
+/// Decoding threads, and libtorch's: `--threads`, or both sized from the cores free now.
 fn threads(m: &ModelArgs) -> usize {
-    m.threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    let n = match m.threads {
+        Some(n) => n.max(1),
+        None => {
+            let plan = unimlip_trainer::ThreadPlan::now();
+            tracing::info!("{}", plan.describe());
+            plan.loader
+        }
+    };
+    tch::set_num_threads(n as i32);
+    n
 }
 
 /// The model the flags name: a run folder, or a weights file with its config and tokenizer.
@@ -111,7 +120,14 @@ pub fn classify(a: ClassifyArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode
 
 pub fn vqa(a: VqaArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let mut t = load(&a.model)?;
+    anyhow::ensure!(
+        (2..=t.tokenizer.context).contains(&a.question_length),
+        "--question-length {}: between 2 and the model's context of {}",
+        a.question_length,
+        t.tokenizer.context
+    );
     let job = VqaJob {
+        question_length: a.question_length,
         data: a.model.data.clone(),
         train: a.train,
         test: a.test,

@@ -33,6 +33,13 @@ pub fn run(a: TrainArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         anyhow::ensure!(n > 0, "--threads must be at least 1");
         cfg.data.threads = Some(n);
         tch::set_num_threads(n as i32);
+    } else if std::env::var_os("WORLD_SIZE").is_none() {
+        // One process: size both pools from the cores free now (ranks share a machine by
+        // design and keep libtorch's default).
+        let plan = unimlip_trainer::ThreadPlan::now();
+        tracing::info!("{}", plan.describe());
+        cfg.data.threads.get_or_insert(plan.loader);
+        tch::set_num_threads(plan.torch as i32);
     }
     for w in cfg.warnings() {
         tracing::warn!("{w}");
