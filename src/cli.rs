@@ -100,7 +100,8 @@ pub struct ModelArgs {
     /// Folder for the result (`<task>-<dataset>[-<split>].json` and `.md`).
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,
-    /// Decoding and libtorch threads (default: the cores free at the start).
+    /// Decoding threads, and libtorch's when given (default: the cores free at the start for
+    /// decoding, libtorch's own count).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Print the result as one JSON object.
@@ -206,8 +207,8 @@ pub struct TrainArgs {
     #[arg(long, default_value = "auto")]
     pub backend: String,
     /// Threads for libtorch's intra-op pool and for the loader's augmentation pool each
-    /// (default: the cores available to this process less those other work keeps busy at
-    /// the start, for both).
+    /// (default: libtorch's own count, and for the loader the cores available to this process
+    /// less those other work keeps busy at the start).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Print the summary as one JSON object.

@@ -19,7 +19,7 @@
 //!   files with their model and tokenizer, for evaluation).
 //! - **Distributed**: [`dist`] (c10d groups and collectives, torchrun's environment).
 //! - **Input**: [`images_to_device`] (uint8 → normalised tensors), [`device`], and
-//!   [`ThreadPlan`] (libtorch's and the loader's threads from the cores free now).
+//!   [`ThreadPlan`] (the loader's threads from the cores free now).
 
 mod amp;
 pub mod checkpoint;

@@ -1,9 +1,10 @@
-//! libtorch's intra-op threads and the loader's threads, sized together from the cores this
-//! process can use now: the cores it may run on (`available_parallelism`, which follows CPU
-//! affinity and cgroup quotas) less those that other work keeps busy at start. An OpenMP team
-//! larger than the free cores spins against the other work and can run several times slower.
+//! The loader's threads sized from the cores this process can use now: the cores it may run on
+//! (`available_parallelism`, which follows CPU affinity and cgroup quotas) less those that
+//! other work keeps busy at the start. libtorch's intra-op pool keeps its own default, a fixed
+//! function of the machine: its thread count decides the last bits of CPU results, and a run
+//! resumed with another count would no longer reach the same weights bit for bit. When other
+//! work is found, the plan says so, since libtorch's threads then spin against it.
 
-/// How many threads libtorch and the loader get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct ThreadPlan {
     /// Cores this process may run on.
@@ -17,31 +18,39 @@ pub struct ThreadPlan {
 }
 
 impl ThreadPlan {
-    /// The plan for `cores` cores of which `busy` run other work: both pools get the free
-    /// cores (at least one each); the loader's threads mostly wait on full queues while the
-    /// step computes, so they share the cores rather than split them.
-    pub fn new(cores: usize, busy: usize) -> ThreadPlan {
-        let free = cores.saturating_sub(busy).max(1);
+    /// The plan for `cores` cores of which `busy` run other work, with libtorch at `torch`
+    /// threads: the loader gets the free cores (at least one); its threads mostly wait on full
+    /// queues while the step computes, so they share the cores with libtorch's.
+    pub fn new(cores: usize, busy: usize, torch: usize) -> ThreadPlan {
         ThreadPlan {
             cores: cores.max(1),
             busy: busy.min(cores),
-            torch: free,
-            loader: free,
+            torch: torch.max(1),
+            loader: cores.saturating_sub(busy).max(1),
         }
     }
 
     /// The plan for this machine now.
     pub fn now() -> ThreadPlan {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        ThreadPlan::new(cores, busy_elsewhere())
+        ThreadPlan::new(cores, busy_elsewhere(), tch::get_num_threads() as usize)
     }
 
     /// One line for the log.
     pub fn describe(&self) -> String {
-        format!(
-            "threads: libtorch {}, loader {} ({} cores, {} busy with other work; --threads overrides)",
+        let mut s = format!(
+            "threads: libtorch {}, loader {} ({} cores, {} busy with other work)",
             self.torch, self.loader, self.cores, self.busy
-        )
+        );
+        if self.busy > 0 && self.torch + self.busy > self.cores {
+            s.push_str(&format!(
+                "; libtorch's threads will compete with that work: --threads {} sizes both \
+                 pools to the free cores (CPU results then differ in the last bits from a run \
+                 with another thread count)",
+                self.loader
+            ));
+        }
+        s
     }
 }
 
@@ -76,17 +85,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn busy_cores_are_left_to_the_other_work() {
-        assert_eq!(ThreadPlan::new(2, 0).torch, 2);
-        let p = ThreadPlan::new(2, 1);
-        assert_eq!((p.torch, p.loader), (1, 1));
-        assert_eq!(ThreadPlan::new(2, 5).torch, 1, "never below one");
-        assert_eq!(ThreadPlan::new(16, 3).loader, 13);
-        assert!(
-            ThreadPlan::new(2, 1)
-                .describe()
-                .contains("libtorch 1, loader 1")
-        );
+    fn the_loader_takes_the_free_cores_and_libtorch_keeps_its_count() {
+        let p = ThreadPlan::new(2, 0, 2);
+        assert_eq!((p.torch, p.loader), (2, 2));
+        assert!(!p.describe().contains("compete"), "{}", p.describe());
+        let p = ThreadPlan::new(2, 1, 2);
+        assert_eq!((p.torch, p.loader), (2, 1));
+        assert!(p.describe().contains("--threads 1"), "{}", p.describe());
+        assert_eq!(ThreadPlan::new(2, 5, 2).loader, 1, "never below one");
+        assert_eq!(ThreadPlan::new(16, 3, 8).loader, 13);
+        assert!(!ThreadPlan::new(16, 3, 8).describe().contains("compete"));
     }
 
     #[test]

@@ -13,18 +13,23 @@ use unimlip_trainer::Trained;
 
 use unimlip::cli::{ClassifyArgs, ModelArgs, RetrievalArgs, VqaArgs};
 
-/// Decoding threads, and libtorch's: `--threads`, or both sized from the cores free now.
+/// Decoding threads: `--threads` (libtorch's too), or the cores free now (libtorch keeps its
+/// default, so that results do not depend on the load of the moment).
 fn threads(m: &ModelArgs) -> usize {
-    let n = match m.threads {
-        Some(n) => n.max(1),
+    match m.threads {
+        Some(n) => {
+            tch::set_num_threads(n.max(1) as i32);
+            n.max(1)
+        }
         None => {
             let plan = unimlip_trainer::ThreadPlan::now();
-            tracing::info!("{}", plan.describe());
+            match plan.busy {
+                0 => tracing::info!("{}", plan.describe()),
+                _ => tracing::warn!("{}", plan.describe()),
+            }
             plan.loader
         }
-    };
-    tch::set_num_threads(n as i32);
-    n
+    }
 }
 
 /// The model the flags name: a run folder, or a weights file with its config and tokenizer.

@@ -34,12 +34,13 @@ pub fn run(a: TrainArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         cfg.data.threads = Some(n);
         tch::set_num_threads(n as i32);
     } else if std::env::var_os("WORLD_SIZE").is_none() {
-        // One process: size both pools from the cores free now (ranks share a machine by
-        // design and keep libtorch's default).
+        // One process: the loader from the cores free now (ranks share a machine by design).
         let plan = unimlip_trainer::ThreadPlan::now();
-        tracing::info!("{}", plan.describe());
+        match plan.busy {
+            0 => tracing::info!("{}", plan.describe()),
+            _ => tracing::warn!("{}", plan.describe()),
+        }
         cfg.data.threads.get_or_insert(plan.loader);
-        tch::set_num_threads(plan.torch as i32);
     }
     for w in cfg.warnings() {
         tracing::warn!("{w}");
