@@ -5,6 +5,7 @@
 //! resumed with another count would no longer reach the same weights bit for bit. When other
 //! work is found, the plan says so, since libtorch's threads then spin against it.
 
+/// How many threads libtorch and the loader get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct ThreadPlan {
     /// Cores this process may run on.
