@@ -23,10 +23,7 @@ fn threads(m: &ModelArgs) -> usize {
         }
         None => {
             let plan = unimlip_trainer::ThreadPlan::now();
-            match plan.busy {
-                0 => tracing::info!("{}", plan.describe()),
-                _ => tracing::warn!("{}", plan.describe()),
-            }
+            tracing::info!("{}", plan.describe());
             plan.loader
         }
     }

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, bail};
 use serde_json::json;
 use unimlip_loader::SourceSpec;
-use unimlip_trainer::{RunOptions, Silent, TrainConfig, train};
+use unimlip_trainer::{RunOptions, Silent, StepProgress, ThreadPlan, TrainConfig, train};
 
 use crate::progress::StepBar;
 use unimlip::cli::TrainArgs;
@@ -33,14 +33,13 @@ pub fn run(a: TrainArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         anyhow::ensure!(n > 0, "--threads must be at least 1");
         cfg.data.threads = Some(n);
         tch::set_num_threads(n as i32);
-    } else if std::env::var_os("WORLD_SIZE").is_none() {
+    }
+    let mut plan = None;
+    if a.threads.is_none() && std::env::var_os("WORLD_SIZE").is_none() {
         // One process: the loader from the cores free now (ranks share a machine by design).
-        let plan = unimlip_trainer::ThreadPlan::now();
-        match plan.busy {
-            0 => tracing::info!("{}", plan.describe()),
-            _ => tracing::warn!("{}", plan.describe()),
-        }
-        cfg.data.threads.get_or_insert(plan.loader);
+        let p = unimlip_trainer::ThreadPlan::now();
+        cfg.data.threads.get_or_insert(p.loader);
+        plan = Some(p);
     }
     for w in cfg.warnings() {
         tracing::warn!("{w}");
@@ -52,8 +51,8 @@ pub fn run(a: TrainArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         backend: a.backend.clone(),
     };
     let s = match a.json {
-        true => train(&cfg, &opts, &Silent)?,
-        false => train(&cfg, &opts, &StepBar::new())?,
+        true => train(&cfg, &opts, &Noted(&Silent, plan))?,
+        false => train(&cfg, &opts, &Noted(&StepBar::new(), plan))?,
     };
     let last = s.last.clone().unwrap_or(serde_json::Value::Null);
     let summary = json!({
@@ -176,4 +175,27 @@ fn sources(data: &[String], old: &[SourceSpec]) -> anyhow::Result<Vec<SourceSpec
             })
         })
         .collect()
+}
+
+/// A progress hook that logs the thread plan once the run has opened (so that a bad config
+/// still gets one line), then reports as `0` does.
+struct Noted<'a>(&'a dyn StepProgress, Option<ThreadPlan>);
+
+impl StepProgress for Noted<'_> {
+    fn begin(&self, step: i64, total: i64) {
+        match self.1 {
+            Some(p) if p.busy > 0 => tracing::warn!("{}", p.describe()),
+            Some(p) => tracing::info!("{}", p.describe()),
+            None => {}
+        }
+        self.0.begin(step, total);
+    }
+
+    fn step(&self, step: i64, line: &serde_json::Value) {
+        self.0.step(step, line);
+    }
+
+    fn end(&self) {
+        self.0.end();
+    }
 }
