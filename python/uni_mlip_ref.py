@@ -197,7 +197,7 @@ class BertLayer(nn.Module):
 class BertEmbeddings(nn.Module):
     def __init__(self, c):
         super().__init__()
-        self.word_embeddings = nn.Embedding(c["vocab"], c["hidden"])
+        self.word_embeddings = nn.Embedding(c["vocab"], c["hidden"], padding_idx=0)
         self.position_embeddings = nn.Embedding(c["max_positions"], c["hidden"])
         self.token_type_embeddings = nn.Embedding(c["type_vocab"], c["hidden"])
         self.LayerNorm = nn.LayerNorm(c["hidden"], eps=1e-12)

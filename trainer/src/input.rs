@@ -44,7 +44,15 @@ pub fn images_to_device(
         .f_to_kind(Kind::Float)?
         .f_view([1, 3, 1, 1])?
         .f_to_device(device)?;
-    Ok(((x / 255.0) - mean) / std)
+    let x = ((x / 255.0) - mean) / std;
+    // On the CPU, contiguous NCHW as PyTorch's ToTensor gives: libtorch's channels-last CPU
+    // kernels (BatchNorm's backward above all) are slower here and round further from exact
+    // arithmetic, which the training-parity test shows. On a GPU the permuted (channels-last)
+    // layout stays.
+    match device {
+        Device::Cpu => Ok(x.f_contiguous()?),
+        _ => Ok(x),
+    }
 }
 
 #[cfg(test)]
@@ -65,6 +73,7 @@ mod tests {
         let t = images_to_device(&bytes, 2, 2, Device::Cpu).unwrap();
         assert_eq!(t.size(), [2, 3, 2, 2]);
         assert_eq!(t.kind(), Kind::Float);
+        assert_eq!(t.stride(), [12, 4, 2, 1], "contiguous NCHW on the CPU");
         let at = |i: i64, c: i64, y: i64, x: i64| t.double_value(&[i, c, y, x]);
         let want = |v: f64, c: usize| (v / 255.0 - CLIP_MEAN[c]) / CLIP_STD[c];
         assert!((at(0, 0, 1, 1) - want(255.0, 0)).abs() < 1e-6);

@@ -90,7 +90,8 @@ pub fn bert_linear<'a>(vs: impl std::borrow::Borrow<nn::Path<'a>>, i: i64, o: i6
     )
 }
 
-/// A BERT `nn.Embedding(n, d)`: N(0, 0.02), with row `padding` (when given) zero.
+/// A BERT `nn.Embedding(n, d, padding_idx)`: N(0, 0.02), with row `padding` (when given)
+/// zero and, as Hugging Face's word embeddings, never given a gradient (it stays zero).
 pub fn bert_embedding<'a>(
     vs: impl std::borrow::Borrow<nn::Path<'a>>,
     n: i64,
@@ -106,6 +107,7 @@ pub fn bert_embedding<'a>(
                 mean: 0.0,
                 stdev: BERT_STD,
             },
+            padding_idx: padding.unwrap_or(-1),
             ..Default::default()
         },
     );

@@ -195,4 +195,19 @@ mod tests {
             assert_eq!(vars[name].size(), shape, "{name}");
         }
     }
+
+    #[test]
+    fn the_padding_row_gets_no_gradient_as_in_hugging_face() {
+        let _rng = crate::rng_lock();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let c = crate::model::ModelConfig::tiny().text;
+        let b = Bert::new(vs.root() / "text_encoder", &c);
+        let ids = Tensor::from_slice(&[2i64, 7, 3, 0, 0]).view([1, 5]);
+        let out = b.forward_t(&ids, false);
+        // A random readout: a plain sum of LayerNorm outputs has no gradient.
+        (&out * out.randn_like()).sum(tch::Kind::Float).backward();
+        let g = vs.variables()["text_encoder.embeddings.word_embeddings.weight"].grad();
+        assert_eq!(g.get(0).abs().sum(tch::Kind::Float).double_value(&[]), 0.0);
+        assert!(g.get(7).abs().sum(tch::Kind::Float).double_value(&[]) > 0.0);
+    }
 }
