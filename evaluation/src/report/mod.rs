@@ -7,7 +7,7 @@ pub mod plot;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use plot::{bar_chart, line_chart};
+use plot::{bar_chart, grouped_bar_chart, line_chart};
 
 use crate::{Error, Result};
 
@@ -186,19 +186,33 @@ fn compare(runs: &[RunData], charts: &Charts<'_>, html: &mut String) -> Result<(
             let _ = writeln!(html, "<img src=\"{img}\" alt=\"{key} of every run\">");
         }
     }
-    for (k, (stem, _)) in runs[0].results.iter().enumerate() {
-        let mut bars = Vec::new();
-        for run in runs {
-            if let Some((_, v)) = run.results.iter().find(|(s, _)| s == stem) {
-                for (label, x) in result_bars(v) {
-                    bars.push((format!("{} {label}", run.name), x));
-                }
-            }
-        }
-        if !bars.is_empty() {
+    let names: Vec<String> = runs.iter().map(|r| r.name.clone()).collect();
+    for (k, (stem, first)) in runs[0].results.iter().enumerate() {
+        // One group per metric of the first run's result, one bar per run.
+        let per_run: Vec<Vec<(String, f64)>> = runs
+            .iter()
+            .map(|run| {
+                run.results
+                    .iter()
+                    .find(|(s, _)| s == stem)
+                    .map(|(_, v)| result_bars(v))
+                    .unwrap_or_default()
+            })
+            .collect();
+        let groups: Vec<(String, Vec<Option<f64>>)> = result_bars(first)
+            .into_iter()
+            .map(|(label, _)| {
+                let values = per_run
+                    .iter()
+                    .map(|bars| bars.iter().find(|(l, _)| *l == label).map(|b| b.1))
+                    .collect();
+                (label, values)
+            })
+            .collect();
+        if !groups.is_empty() {
             let img = charts.write(
                 &format!("compare-result{k}.png"),
-                bar_chart(stem, "%", &bars).png(),
+                grouped_bar_chart(stem, "%", &names, &groups).png(),
             )?;
             let _ = writeln!(
                 html,

@@ -271,6 +271,51 @@ pub fn bar_chart(title: &str, y_label: &str, bars: &[(String, f64)]) -> Canvas {
     c
 }
 
+/// Bars in groups (one group per metric, one bar per series in the series' colour) with a
+/// legend: `groups` holds each metric's name and its value in every series (`None` where a
+/// series lacks it).
+pub fn grouped_bar_chart(
+    title: &str,
+    y_label: &str,
+    series: &[String],
+    groups: &[(String, Vec<Option<f64>>)],
+) -> Canvas {
+    let mut c = Canvas::new(720, 420);
+    let top = groups
+        .iter()
+        .flat_map(|(_, v)| v.iter().flatten())
+        .fold(0.0f64, |a, b| a.max(*b))
+        .max(1e-9);
+    let f = Frame {
+        x0: 70.0,
+        y0: 40.0,
+        x1: 560.0,
+        y1: 330.0,
+        xr: (0.0, groups.len().max(1) as f64),
+        yr: (0.0, top * 1.1),
+    };
+    f.axes(&mut c, title, y_label, true);
+    let n = series.len().max(1) as f64;
+    for (g, (name, values)) in groups.iter().enumerate() {
+        for (k, v) in values.iter().enumerate() {
+            let Some(v) = v else { continue };
+            let col = PALETTE[k % PALETTE.len()];
+            let (xa, ya) = f.at(g as f64 + 0.1 + 0.8 * k as f64 / n, *v);
+            let (xb, yb) = f.at(g as f64 + 0.1 + 0.8 * (k + 1) as f64 / n, 0.0);
+            c.rect(xa as i64, ya as i64, xb as i64 - 1, yb as i64 - 1, col);
+            c.text(xa as i64, ya as i64 - 10, &label(*v), 1, BLACK);
+        }
+        let (xa, _) = f.at(g as f64 + 0.1, 0.0);
+        c.text(xa as i64, f.y1 as i64 + 6, name, 1, BLACK);
+    }
+    for (k, name) in series.iter().enumerate() {
+        let ly = 50 + k as i64 * 16;
+        c.rect(575, ly, 590, ly + 6, PALETTE[k % PALETTE.len()]);
+        c.text(596, ly, name, 1, BLACK);
+    }
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,5 +354,19 @@ mod tests {
             .read_info()
             .unwrap();
         assert_eq!((d.info().width, d.info().height), (720, 420));
+        // Grouped bars: each series in its own colour inside the plot.
+        let g = grouped_bar_chart(
+            "r@1",
+            "%",
+            &["a".into(), "b".into()],
+            &[
+                ("i2t".into(), vec![Some(2.0), Some(3.0)]),
+                ("t2i".into(), vec![Some(1.0), None]),
+            ],
+        );
+        for col in [PALETTE[0], PALETTE[1]] {
+            let inside = (40..330).any(|y| (70..560).any(|x| g.get(x, y) == col));
+            assert!(inside);
+        }
     }
 }
