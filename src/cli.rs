@@ -178,6 +178,9 @@ pub struct VqaArgs {
     /// context (77).
     #[arg(long, default_value_t = 32)]
     pub question_length: usize,
+    /// Leave the question's padding out of the fusion's attention (as M3AE's text mask).
+    #[arg(long)]
+    pub mask_padding: bool,
 }
 
 #[derive(Debug, Args)]

@@ -83,6 +83,9 @@ pub struct VqaJob {
     pub fusion_init: FusionInit,
     /// Question length in tokens (at most the model's context).
     pub question_length: usize,
+    /// Leave the question's padding positions out of the fusion's attention (M3AE masks
+    /// them; model.md's design has no mask).
+    pub mask_padding: bool,
 }
 
 /// The result of one VQA run.
@@ -100,6 +103,8 @@ pub struct VqaResult {
     pub answer_rule: &'static str,
     /// Question length in tokens (`[CLS]`, pieces, `[SEP]`, padding).
     pub question_length: usize,
+    /// Whether the question's padding was left out of the fusion's attention.
+    pub mask_padding: bool,
     /// Questions trained on.
     pub train_questions: usize,
     /// Test accuracy.
@@ -198,6 +203,8 @@ fn majority(train: &[Question], test: &[Question]) -> VqaAccuracy {
 /// The VQA head on top of the pre-trained towers.
 struct Head {
     fusion: Fusion,
+    /// Leave the question's padding out of the fusion's attention.
+    mask_padding: bool,
     queries: Tensor,
     fc1: nn::Linear,
     ln: nn::LayerNorm,
@@ -205,7 +212,7 @@ struct Head {
 }
 
 impl Head {
-    fn new(t: &Trained, answers: i64, init: FusionInit) -> Head {
+    fn new(t: &Trained, answers: i64, init: FusionInit, mask_padding: bool) -> Head {
         let root = t.vs.root().set_group(1) / "vqa";
         let w = t.config.text.hidden;
         let fusion = Fusion::new(&root / "fusion", w, 1, t.config.fusion_heads);
@@ -219,6 +226,7 @@ impl Head {
         );
         let head = Head {
             fusion,
+            mask_padding,
             queries,
             fc1: torch_linear(&root / "head" / "0", w, 2 * w),
             ln: nn::layer_norm(&root / "head" / "1", vec![2 * w], Default::default()),
@@ -255,9 +263,15 @@ impl Head {
             ],
             1,
         );
-        let pooled = self
-            .fusion
-            .forward(&seq)
+        let fused = match self.mask_padding {
+            true => {
+                let rest = Tensor::ones([b, QUERY_TOKENS + 2], (Kind::Bool, ids.device()));
+                let keep = Tensor::cat(&[ids.ne(t.tokenizer.specials.pad), rest], 1);
+                self.fusion.forward_masked(&seq, &keep)
+            }
+            false => self.fusion.forward(&seq),
+        };
+        let pooled = fused
             .narrow(1, l, QUERY_TOKENS)
             .mean_dim(1, false, Kind::Float);
         pooled
@@ -302,7 +316,7 @@ pub fn vqa(t: &mut Trained, job: &VqaJob, device: Device) -> Result<VqaResult> {
         images(job, &job.test, side)?,
     );
     tch::manual_seed(job.seed as i64);
-    let head = Head::new(t, set.len() as i64, job.fusion_init);
+    let head = Head::new(t, set.len() as i64, job.fusion_init, job.mask_padding);
     let mut opt = nn::AdamW::default().build(&t.vs, job.lr)?;
     opt.set_lr_group(0, job.lr);
     opt.set_lr_group(1, job.lr * 10.0);
@@ -354,6 +368,7 @@ pub fn vqa(t: &mut Trained, job: &VqaJob, device: Device) -> Result<VqaResult> {
         answers: set.len(),
         answer_rule: ANSWER_RULE,
         question_length: job.question_length,
+        mask_padding: job.mask_padding,
         train_questions: train.len(),
         accuracy: vqa_accuracy(&results),
         majority: majority(train, test),

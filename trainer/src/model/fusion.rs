@@ -57,7 +57,7 @@ impl Block {
         }
     }
 
-    fn forward(&self, x: &Tensor) -> Tensor {
+    fn forward(&self, x: &Tensor, key_bias: Option<&Tensor>) -> Tensor {
         let (b, n, d) = x.size3().expect("[B, L, D]");
         let hd = d / self.heads;
         let h = x.apply(&self.ln_1);
@@ -65,7 +65,12 @@ impl Block {
         let parts = qkv.chunk(3, -1);
         let split = |t: &Tensor| t.reshape([b, n, self.heads, hd]).transpose(1, 2);
         let (q, k, v) = (split(&parts[0]), split(&parts[1]), split(&parts[2]));
-        let att = (q.matmul(&k.transpose(-2, -1)) / (hd as f64).sqrt()).softmax(-1, Kind::Float);
+        let scores = q.matmul(&k.transpose(-2, -1)) / (hd as f64).sqrt();
+        let scores = match key_bias {
+            Some(bias) => scores + bias,
+            None => scores,
+        };
+        let att = scores.softmax(-1, Kind::Float);
         let ctx = att.matmul(&v).transpose(1, 2).reshape([b, n, d]);
         let x = x + ctx.apply(&self.out_proj);
         let m = x
@@ -98,6 +103,58 @@ impl Fusion {
     pub fn forward(&self, x: &Tensor) -> Tensor {
         self.blocks
             .iter()
-            .fold(x.shallow_clone(), |x, b| b.forward(&x))
+            .fold(x.shallow_clone(), |x, b| b.forward(&x, None))
+    }
+
+    /// [`forward`](Self::forward) with the keys where `keep` (`[B, L]` bool) is false left out
+    /// of every attention (a key padding mask, as M3AE's text mask).
+    pub fn forward_masked(&self, x: &Tensor, keep: &Tensor) -> Tensor {
+        let (b, n) = keep.size2().expect("[B, L]");
+        let bias = keep
+            .logical_not()
+            .to_kind(Kind::Float)
+            .g_mul_scalar(-1e9)
+            .view([b, 1, 1, n]);
+        self.blocks
+            .iter()
+            .fold(x.shallow_clone(), |x, blk| blk.forward(&x, Some(&bias)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    #[test]
+    fn a_masked_key_changes_nothing_it_cannot_reach() {
+        let _rng = crate::rng_lock();
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let f = Fusion::new(vs.root() / "fusion_module", 16, 1, 2);
+        let x = Tensor::randn([1, 4, 16], (Kind::Float, Device::Cpu));
+        let keep = Tensor::from_slice(&[true, true, false, true]).view([1, 4]);
+        let a = f.forward_masked(&x, &keep);
+        // Changing the masked token moves only its own output.
+        let mut y = x.copy();
+        let _ = y
+            .get(0)
+            .get(2)
+            .copy_(&Tensor::randn([16], (Kind::Float, Device::Cpu)));
+        let b = f.forward_masked(&y, &keep);
+        for i in [0, 1, 3] {
+            let d = (a.get(0).get(i) - b.get(0).get(i))
+                .abs()
+                .max()
+                .double_value(&[]);
+            assert!(d < 1e-6, "token {i} moved by {d}");
+        }
+        // Unmasked, it reaches every token.
+        let c = f.forward(&y);
+        let d = (f.forward(&x).get(0).get(0) - c.get(0).get(0))
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(d > 1e-4);
     }
 }

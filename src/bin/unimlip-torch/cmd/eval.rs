@@ -130,6 +130,7 @@ pub fn vqa(a: VqaArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     );
     let job = VqaJob {
         question_length: a.question_length,
+        mask_padding: a.mask_padding,
         data: a.model.data.clone(),
         train: a.train,
         test: a.test,
