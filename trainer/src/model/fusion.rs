@@ -136,9 +136,8 @@ mod tests {
         let keep = Tensor::from_slice(&[true, true, false, true]).view([1, 4]);
         let a = f.forward_masked(&x, &keep);
         // Changing the masked token moves only its own output.
-        let mut y = x.copy();
-        let _ = y
-            .get(0)
+        let y = x.copy();
+        y.get(0)
             .get(2)
             .copy_(&Tensor::randn([16], (Kind::Float, Device::Cpu)));
         let b = f.forward_masked(&y, &keep);
