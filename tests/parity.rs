@@ -56,6 +56,19 @@ fn replay(py: &str, cfg: &Path, dump: &Path, out: &Path, extra: &[&str]) -> Vec<
     serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap()
 }
 
+/// The reference's replay of a dumped run in float32 and in float64.
+fn replay_f32_f64(
+    py: &str,
+    cfg: &Path,
+    dump: &Path,
+    dir: &Path,
+    name: &str,
+) -> (Vec<Value>, Vec<Value>) {
+    let f32 = replay(py, cfg, dump, &dir.join(format!("{name}.json")), &[]);
+    let out64 = dir.join(format!("{name}64.json"));
+    (f32, replay(py, cfg, dump, &out64, &["--float64"]))
+}
+
 /// A dumped `unimlip train` run of `steps` steps from `init`; returns (config, dump folder).
 fn dumped_run(
     dir: &Path,
@@ -107,14 +120,7 @@ fn training_matches_the_pytorch_reference_step_by_step() {
     let pmc = "itc_img = false\nitc_txt = false\ni2i = false\nweight_cm = 1.0\n";
     let (cfg, dump) = dumped_run(d.path(), "pmc", &data, &init, 50, pmc);
     let rust = metrics(&d.path().join("pmc"));
-    let torch = replay(&py, &cfg, &dump, &d.path().join("pmc.json"), &[]);
-    let exact = replay(
-        &py,
-        &cfg,
-        &dump,
-        &d.path().join("pmc64.json"),
-        &["--float64"],
-    );
+    let (torch, exact) = replay_f32_f64(&py, &cfg, &dump, d.path(), "pmc");
     let diffs = rel_diffs(&torch, &rust);
     eprintln!("PMC-CLIP, unimlip vs PyTorch fp32: {}", show(&diffs));
     eprintln!(
@@ -155,14 +161,7 @@ fn training_matches_the_pytorch_reference_step_by_step() {
         .join("weights.safetensors");
     let (cfg, dump) = dumped_run(d.path(), "five", &data, &warm, 20, "");
     let rust = metrics(&d.path().join("five"));
-    let f32 = replay(&py, &cfg, &dump, &d.path().join("five.json"), &[]);
-    let f64 = replay(
-        &py,
-        &cfg,
-        &dump,
-        &d.path().join("five64.json"),
-        &["--float64"],
-    );
+    let (f32, f64) = replay_f32_f64(&py, &cfg, &dump, d.path(), "five");
     let ours = rel_diffs(&f32, &rust);
     let rounding = rel_diffs(&f32, &f64);
     eprintln!("five losses, unimlip vs PyTorch fp32: {}", show(&ours));

@@ -35,6 +35,13 @@ pub fn drop_block_mask(seeds: &Tensor, b: i64, h: i64, w: i64) -> Tensor {
     grown.ones_like() - grown
 }
 
+/// DropBlock's drop rate on layer4 for the image-perturbed ITC (§5.3).
+pub const DROP_BLOCK_P: f64 = 0.5;
+/// DropBlock's block side.
+pub const DROP_BLOCK_SIZE: i64 = 3;
+/// The text dropout's rate on the projected embedding for the text-perturbed ITC (A6).
+pub const TEXT_DROP_P: f64 = 0.75;
+
 /// The block size used on an `h × w` map (at most the map) and torchvision's seed rate γ.
 pub fn drop_block_gamma(p: f64, block: i64, h: i64, w: i64) -> (i64, f64) {
     let b = block.min(w).min(h);

@@ -121,7 +121,7 @@ fn shared(c: &Ctx<'_>) -> Result<Shared> {
 fn itc_img(c: &Ctx<'_>, s: &Shared) -> Result<Tensor> {
     let layer4 = &s.layer4;
     let (n, ch, h, wd) = layer4.size4().expect("[N, C, H, W]");
-    let (b, gamma) = losses::drop_block_gamma(0.5, 3, h, wd);
+    let (b, gamma) = losses::drop_block_gamma(losses::DROP_BLOCK_P, losses::DROP_BLOCK_SIZE, h, wd);
     let seeds = match (c.x.dropblock_noise, c.train) {
         (Some(seeds), _) => Some(seeds.to_kind(layer4.kind())),
         (None, true) => Some(global_draw(
@@ -149,11 +149,16 @@ fn itc_txt(c: &Ctx<'_>, s: &Shared) -> Result<Tensor> {
     let projected = &s.text.projected;
     let keep = match (c.x.text_keep, c.train) {
         (Some(k), _) => Some(k.shallow_clone()),
-        (None, true) => Some(global_draw(&projected.size(), 0.25, c.pg, projected)),
+        (None, true) => Some(global_draw(
+            &projected.size(),
+            1.0 - losses::TEXT_DROP_P,
+            c.pg,
+            projected,
+        )),
         (None, false) => None,
     };
     let td = match keep {
-        Some(k) => losses::text_dropout(projected, 0.75, Some(&k)),
+        Some(k) => losses::text_dropout(projected, losses::TEXT_DROP_P, Some(&k)),
         None => l2_normalize(projected),
     };
     Ok(losses::itc(

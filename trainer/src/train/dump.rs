@@ -7,13 +7,9 @@ use std::path::Path;
 use tch::{Kind, Tensor};
 
 use super::batch::DeviceBatch;
-use crate::losses::drop_block_gamma;
+use crate::losses::{DROP_BLOCK_P, DROP_BLOCK_SIZE, TEXT_DROP_P, drop_block_gamma};
 use crate::model::ModelConfig;
 use crate::{Error, Result};
-
-/// DropBlock's block and rate and the text dropout's keep share, as the loss graph draws them.
-const DROP_BLOCK: (f64, i64) = (0.5, 3);
-const TEXT_KEEP: f64 = 0.25;
 
 /// The random draws of one micro-batch, made explicit.
 #[derive(Debug)]
@@ -30,12 +26,12 @@ impl Draws {
         let n = x.len as i64;
         let side = x.weak.size()[2] / 32;
         let channels = c.vision.width * 32;
-        let (b, gamma) = drop_block_gamma(DROP_BLOCK.0, DROP_BLOCK.1, side, side);
+        let (b, gamma) = drop_block_gamma(DROP_BLOCK_P, DROP_BLOCK_SIZE, side, side);
         let opts = (Kind::Float, x.weak.device());
         let edge = side - b + 1;
         Draws {
             noise: Tensor::empty([n, channels, edge, edge], opts).bernoulli_p(gamma),
-            keep: Tensor::empty([n, c.embed_dim], opts).bernoulli_p(TEXT_KEEP),
+            keep: Tensor::empty([n, c.embed_dim], opts).bernoulli_p(1.0 - TEXT_DROP_P),
         }
     }
 }
