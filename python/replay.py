@@ -41,7 +41,7 @@ def cosine_lr(base, step, warmup, total):
 def info_nce(a, b, tau):
     """The paper's Eq. 2 on two views' normalised embeddings, both directions."""
     logits = a @ b.t() / tau
-    labels = torch.arange(a.shape[0])
+    labels = torch.arange(a.shape[0], device=a.device)
     return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2
 
 
@@ -63,6 +63,9 @@ class Run:
         self.total = o["max_steps"]
         self.weight_decay = o.get("weight_decay", 0.1)
         self.betas, self.eps = tuple(o.get("betas", (0.9, 0.999))), o.get("eps", 1e-8)
+        # The trainer's kernel: libtorch's fused AdamW unless the run asks for the written-out
+        # update (which torch's single-tensor AdamW computes as the same formula).
+        self.fused = o.get("adamw", "fused") == "fused"
         if o.get("accumulate", 1) != 1:
             raise SystemExit(f"{path}: replay supports accumulate = 1")
         i2i = lo.get("i2i", "slip")
@@ -134,7 +137,7 @@ def main(config, dump, out_path, dtype=torch.float32, save=None):
         {"params": [p for n, p in named if decays(n, p.dim())], "weight_decay": run.weight_decay},
         {"params": [p for n, p in named if not decays(n, p.dim())], "weight_decay": 0.0},
     ]
-    opt = torch.optim.AdamW(groups, lr=run.lr, betas=run.betas, eps=run.eps)
+    opt = torch.optim.AdamW(groups, lr=run.lr, betas=run.betas, eps=run.eps, fused=run.fused)
     files = sorted(glob.glob(os.path.join(dump, "step-*-0.safetensors")))
     if len(files) < run.total:
         raise SystemExit(f"{dump}: {len(files)} dumped steps, the run has {run.total}")

@@ -294,7 +294,7 @@ class UniMlip(nn.Module):
 
 def itc(image, text, logit_scale):
     logits = logit_scale.exp() * image @ text.t()
-    labels = torch.arange(image.shape[0])
+    labels = torch.arange(image.shape[0], device=image.device)
     return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2
 
 
@@ -313,7 +313,7 @@ def simclr(za, zb, tau=0.1):
     """SLIP's SIMCLRLoss on one process."""
     qa, qb = F.normalize(za, dim=-1, p=2), F.normalize(zb, dim=-1, p=2)
     n = qa.shape[0]
-    labels = torch.arange(n)
+    labels = torch.arange(n, device=qa.device)
     masks = F.one_hot(labels, n) * 1e9
     aa, bb = qa @ qa.t() / tau - masks, qb @ qb.t() / tau - masks
     ab, ba = qa @ qb.t() / tau, qb @ qa.t() / tau

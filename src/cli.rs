@@ -294,6 +294,46 @@ pub enum BenchCommand {
     /// Validate (and resize) every JPEG and PNG under a folder as ingest would, writing nothing,
     /// and report images/s: how fast this machine can check a dataset's images.
     Decode(BenchDecodeArgs),
+    /// Time one full training step (forward, the five losses, backward, AdamW) on a fixed
+    /// batch, without the loader; `bench/step.sh` sets it against the PyTorch reference.
+    Step(BenchStepArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchStepArgs {
+    /// Model preset (tiny, rn50-pubmedbert) or model TOML.
+    #[arg(long, default_value = "tiny")]
+    pub model: String,
+    /// Samples per step.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Timed steps (the median is reported).
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Untimed steps before them.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// AdamW's kernel: fused (libtorch's _fused_adamw_) or ops (written out).
+    #[arg(long, default_value = "fused")]
+    pub adamw: String,
+    /// cpu, cuda or cuda:N (default: the first GPU when there is one).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// CUDA: keep weights and batches contiguous NCHW instead of channels-last.
+    #[arg(long)]
+    pub no_channels_last: bool,
+    /// CUDA: leave cuDNN's algorithm benchmark off.
+    #[arg(long)]
+    pub no_cudnn_benchmark: bool,
+    /// Write the batch and its random draws here for the reference (python/bench_step.py).
+    #[arg(long)]
+    pub dump: Option<std::path::PathBuf>,
+    /// Seed of the weights and the batch.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print one JSON object instead of the summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -335,6 +375,10 @@ pub struct LoaderArgs {
     /// Skip the SHA-256 check of each shard before its first use.
     #[arg(long)]
     pub no_verify: bool,
+    /// The order's lane digits: twos-first (ranks of 2, 4, 8 read only their share of a
+    /// window) or three-first (3, 6, 12, 24).
+    #[arg(long, default_value = "twos-first")]
+    pub lane_digits: String,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,8 @@ mod util;
 
 /// Bad arguments and unreadable inputs: one clear line and a non-zero exit.
 mod bad_input;
+/// The benchmark scripts' CPU parts: the GPU check's dry run, the step bench and its reference.
+mod bench_scripts;
 /// The demo (every stage at a small size) and each evaluation on its own.
 mod demo;
 /// Distributed training: Gloo ranks against one process, elastic resume, a killed rank.

@@ -1,12 +1,13 @@
-//! Compiles the small C++ shim (autocast's CUDA dtype), passes libtorch's folder on to the crates
-//! that depend on this one, and links this crate's tests with an rpath to libtorch and with
-//! libtorch_cuda kept even though no symbol of it is referenced (otherwise `--as-needed` drops it
-//! and CUDA is never available).
+//! Compiles the small C++ shims (autocast, the fused AdamW kernel, c10d), passes libtorch's
+//! folder on to the crates that depend on this one, and links this crate's tests with an rpath
+//! to libtorch and with libtorch_cuda kept even though no symbol of it is referenced (otherwise
+//! `--as-needed` drops it and CUDA is never available).
 
 use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-changed=csrc/autocast.cpp");
+    println!("cargo:rerun-if-changed=csrc/optim.cpp");
     println!("cargo:rerun-if-changed=csrc/c10d.cpp");
     println!("cargo:rerun-if-changed=csrc/c10d_nccl.cpp");
     println!("cargo:rerun-if-changed=csrc/c10d_shim.hpp");
@@ -24,6 +25,7 @@ fn main() {
         .include(&include)
         .include(include.join("torch/csrc/api/include"))
         .file("csrc/autocast.cpp")
+        .file("csrc/optim.cpp")
         .compile("unimlip_torch_shim");
     // c10d (TCPStore, ProcessGroupGloo): gloo's headers come from Debian's libgloo-dev; the
     // symbols are libtorch_cpu's own.

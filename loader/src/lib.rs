@@ -39,4 +39,4 @@ pub use fetch::CacheConfig;
 pub use loader::{Batch, Loader, SampleRef, Stream};
 pub use pool::sample_seed;
 pub use stats::Summary;
-pub use unimlip_shards::plan::{Cursor, OrderConfig, Tail};
+pub use unimlip_shards::plan::{Cursor, LaneDigits, OrderConfig, Tail};

@@ -62,6 +62,7 @@ fn steady_state_samples_allocate_no_image_sized_buffers() {
     c.order = OrderConfig {
         lanes: 8,
         window: 4096,
+        ..OrderConfig::default()
     };
     let loader = Loader::open(c).unwrap();
     let mut stream = loader.stream(&loader.start(0), 0, 1).unwrap();

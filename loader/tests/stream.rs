@@ -67,6 +67,7 @@ fn config(urls: &[&str], batch: usize, threads: usize) -> LoaderConfig {
     c.order = OrderConfig {
         lanes: 8,
         window: 64,
+        ..OrderConfig::default()
     };
     c
 }

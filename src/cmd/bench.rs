@@ -24,6 +24,8 @@ pub fn loader(a: BenchLoaderArgs, out: &mut dyn Write) -> anyhow::Result<ExitCod
     cursor.position = a.position;
     let mut digest = Sha256::new();
     let (mut got, mut first_batch_s) = (0u64, None);
+    // After the first batch: the rate once the pipeline is full, as the peers are timed.
+    let mut after_first: Option<(Instant, u64)> = None;
     let t0 = Instant::now();
     'outer: while got < want {
         let stream = loader.stream(&cursor, 0, 1)?;
@@ -42,6 +44,7 @@ pub fn loader(a: BenchLoaderArgs, out: &mut dyn Write) -> anyhow::Result<ExitCod
                 }
             }
             got += b.len() as u64;
+            after_first.get_or_insert_with(|| (Instant::now(), got));
             cursor = b.cursor.clone();
             if got >= want {
                 break 'outer;
@@ -55,6 +58,7 @@ pub fn loader(a: BenchLoaderArgs, out: &mut dyn Write) -> anyhow::Result<ExitCod
     }
     let secs = t0.elapsed().as_secs_f64();
     let rate = got as f64 / secs.max(1e-9);
+    let steady = after_first.map(|(t, n)| (got - n) as f64 / t.elapsed().as_secs_f64().max(1e-9));
     let summary = loader.summary();
     let report = json!({
         "pipeline": a.loader.pipeline,
@@ -65,6 +69,7 @@ pub fn loader(a: BenchLoaderArgs, out: &mut dyn Write) -> anyhow::Result<ExitCod
         "samples_per_s_per_thread": rate / threads as f64,
         "batch_size": a.batch_size,
         "first_batch_s": first_batch_s,
+        "steady_samples_per_s": steady,
         "epoch_samples": epoch_len,
         "sequence_sha256": a.digest.then(|| hex::encode(digest.finalize())),
         "cursor": cursor,

@@ -1,7 +1,7 @@
 //! Building a loader from command-line flags (shared by `bench loader` and `inspect --sample`).
 
 use anyhow::{Context, bail};
-use unimlip_loader::{CacheConfig, LoaderConfig, Pipeline, SourceSpec};
+use unimlip_loader::{CacheConfig, LaneDigits, LoaderConfig, Pipeline, SourceSpec};
 
 use crate::cli::LoaderArgs;
 use crate::fmt::parse_size;
@@ -61,6 +61,12 @@ pub fn config(
         c.threads = t;
     }
     c.verify = !a.no_verify;
+    c.order.digits = LaneDigits::parse(&a.lane_digits).with_context(|| {
+        format!(
+            "--lane-digits {}: expected twos-first or three-first",
+            a.lane_digits
+        )
+    })?;
     if let Some(dir) = &a.cache {
         c.cache = Some(CacheConfig {
             dir: dir.clone(),

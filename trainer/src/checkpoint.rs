@@ -140,7 +140,7 @@ mod tests {
             let l = losses_single(m, &data.input(), Switches::all(), Weights::default(), true);
             opt.zero_grad();
             l.total.backward();
-            opt.step(cosine_lr(1e-3, step, 2, 8));
+            opt.step(cosine_lr(1e-3, step, 2, 8)).unwrap();
         }
     }
 

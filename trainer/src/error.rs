@@ -33,6 +33,9 @@ pub enum Error {
     /// Files or tensors do not fit the model.
     #[error("{0}")]
     Mismatch(String),
+    /// The optimiser's kernel failed.
+    #[error("{0}")]
+    Optimiser(String),
     /// A config, argument or input is unusable.
     #[error("{0}")]
     Config(String),

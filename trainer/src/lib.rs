@@ -12,14 +12,16 @@
 //! - **Text**: [`TextTokenizer`] (WordPiece, MLM masking), [`train_vocab`].
 //! - **Loss graph**: [`losses_on`] over one process's or the global batch, its [`Switches`],
 //!   [`StepInput`] and [`StepLosses`]; the loss functions themselves in [`losses`].
-//! - **Optimiser**: [`AdamW`], [`AdamWConfig`], [`cosine_lr`].
+//! - **Optimiser**: [`AdamW`] (libtorch's fused kernel or written out: [`AdamWKernel`]),
+//!   [`AdamWConfig`], [`cosine_lr`].
 //! - **Training**: [`train`] a [`TrainConfig`] with [`RunOptions`], reporting to a
-//!   [`StepProgress`]; [`Retrieval`] is its held-out score.
+//!   [`StepProgress`]; [`Retrieval`] is its held-out score; [`bench_step`] times one step.
 //! - **Checkpoints**: [`checkpoint`] (save, latest, load), [`Trained`] (a run folder or weight
 //!   files with their model and tokenizer, for evaluation).
 //! - **Distributed**: [`dist`] (c10d groups and collectives, torchrun's environment).
 //! - **Input**: [`images_to_device`] (uint8 → normalised tensors), [`device`], and
-//!   [`ThreadPlan`] (the loader's threads from the cores free now).
+//!   [`ThreadPlan`] (the loader's threads from the cores free now), [`layout`] (the CUDA
+//!   switches: channels-last, cuDNN benchmark).
 
 mod amp;
 pub mod checkpoint;
@@ -27,9 +29,11 @@ pub mod dist;
 mod error;
 mod forward;
 mod input;
+pub mod layout;
 pub mod losses;
 pub mod model;
 mod optim;
+mod shim;
 mod step;
 mod text;
 mod threads;
@@ -41,7 +45,7 @@ pub use error::{Error, Result, torch_message};
 pub use forward::forward;
 pub use input::{CLIP_MEAN, CLIP_STD, device, images_to_device};
 pub use model::{Fusion, ModelConfig, UniMlip, l2_normalize};
-pub use optim::{AdamW, AdamWConfig, cosine_lr, decays};
+pub use optim::{AdamW, AdamWConfig, AdamWKernel, cosine_lr, decays};
 pub use step::{
     ContrastiveGrad, I2iForm, Losses, Semantics, StepInput, StepLosses, Switches, losses_on,
     losses_single, unscale_replicated,
@@ -49,8 +53,9 @@ pub use step::{
 pub use text::{Specials, TextTokenizer, mask_words};
 pub use threads::ThreadPlan;
 pub use train::{
-    CheckpointConfig, DataConfig, EvalConfig, I2i, LossConfig, OptimConfig, Retrieval, RunOptions,
-    RunSummary, Silent, StepProgress, TrainConfig, train,
+    CheckpointConfig, DataConfig, DeviceConfig, EvalConfig, I2i, LossConfig, OptimConfig,
+    Retrieval, RunOptions, RunSummary, Silent, StepBench, StepProgress, StepTimes, TrainConfig,
+    bench_step, train,
 };
 pub use trained::{LoadedWeights, RunInfo, Trained, load_weights, write_run_info};
 pub use vocab::{SPECIALS, train_vocab};

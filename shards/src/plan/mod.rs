@@ -17,8 +17,10 @@
 //! Position `p` goes to rank `p mod W`, and within a rank the `j`-th position to worker
 //! `j mod K`. The digit reversal makes the lanes of one residue mod `W` contiguous whenever `W`
 //! is a power of two dividing `C` (1, 2, 4, 8 with the default), so a rank then reads only about
-//! `1/W` of each window's row groups; any other `W` is just as correct, with every rank reading
-//! every row group of the window. The whole resume state is [`Cursor`]: the number of positions
+//! `1/W` of each window's row groups. [`LaneDigits::ThreeFirst`] orders the digits with the 3
+//! first (3, 2, 2, 2, 5, 7), which does the same for W = 3, 6, 12 and 24 at the cost of three
+//! runs of lanes per rank for W = 2, 4, 8; any other `W` is just as correct, with every rank
+//! reading more of the window's row groups. The whole resume state is [`Cursor`]: the number of positions
 //! consumed. Any world size can continue from it, without duplicates or losses.
 
 use rand::SeedableRng;
@@ -43,6 +45,10 @@ pub struct OrderConfig {
     pub lanes: u32,
     /// Samples per shuffle window.
     pub window: u64,
+    /// The order of the lane count's prime factors in the digit reversal: which world sizes
+    /// read only their share of a window.
+    #[serde(default)]
+    pub digits: LaneDigits,
 }
 
 impl Default for OrderConfig {
@@ -50,6 +56,39 @@ impl Default for OrderConfig {
         OrderConfig {
             lanes: DEFAULT_LANES,
             window: DEFAULT_WINDOW,
+            digits: LaneDigits::TwosFirst,
+        }
+    }
+}
+
+/// The order of the digits of the lane index (the radix of the digit reversal).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LaneDigits {
+    /// Smallest prime first (2, 2, 2, 3, 5, 7 for 840 lanes): a rank of W = 2, 4, 8 reads one
+    /// contiguous run of lanes, about 1/W of a window's row groups.
+    #[default]
+    TwosFirst,
+    /// The 3s first (3, 2, 2, 2, 5, 7): one run for W = 3, 6, 12, 24, three for W = 2, 4, 8.
+    ThreeFirst,
+}
+
+impl LaneDigits {
+    /// The radix of the digit reversal for `lanes` lanes.
+    pub fn radix(self, lanes: u64) -> Vec<u64> {
+        let mut f = factors(lanes);
+        if self == LaneDigits::ThreeFirst {
+            f.sort_by_key(|&p| (p != 3, p));
+        }
+        f
+    }
+
+    /// Parses `twos-first` or `three-first`.
+    pub fn parse(s: &str) -> Option<LaneDigits> {
+        match s {
+            "twos-first" => Some(LaneDigits::TwosFirst),
+            "three-first" => Some(LaneDigits::ThreeFirst),
+            _ => None,
         }
     }
 }
@@ -208,9 +247,10 @@ impl Order {
         let config = OrderConfig {
             lanes: config.lanes.max(1),
             window: config.window.max(1),
+            digits: config.digits,
         };
         let lanes = config.lanes as u64;
-        let radix = factors(lanes);
+        let radix = config.digits.radix(lanes);
         let full = Lanes::new(config.window.min(n), lanes, &radix);
         let tail = if n.is_multiple_of(config.window) {
             config.window.min(n)
@@ -477,12 +517,17 @@ mod tests {
     const SMALL: OrderConfig = OrderConfig {
         lanes: 24,
         window: 400,
+        digits: LaneDigits::TwosFirst,
     };
 
     #[test]
     fn an_epoch_is_a_permutation_and_a_pure_function_of_seed_and_epoch() {
         for (lanes, window) in [(1, 10_000), (7, 100), (840, 10_000), (5000, 64), (8, 37)] {
-            let cfg = OrderConfig { lanes, window };
+            let cfg = OrderConfig {
+                lanes,
+                window,
+                ..OrderConfig::default()
+            };
             let o = Order::new(&blocks_of(&SIZES), 5, 0, cfg);
             let windowed: Vec<Sample> = (0..o.windows()).flat_map(|j| o.window(j)).collect();
             let seq: Vec<Sample> = (0..o.len()).map(|p| o.sample(p)).collect();
@@ -678,12 +723,64 @@ mod tests {
         }
     }
 
+    /// The most blocks any rank of `world` touches in the first window.
+    fn most_touched(o: &Order, world: u32) -> usize {
+        (0..world)
+            .map(|r| {
+                o.slice(r, world, (0, 1), 0, o.len())
+                    .map(|(_, s)| s.block_key())
+                    .collect::<BTreeSet<_>>()
+                    .len()
+            })
+            .max()
+            .unwrap()
+    }
+
+    #[test]
+    fn three_first_digits_keep_ranks_local_for_three_six_and_twelve() {
+        // 16 row groups of 1,000 rows in one window: the shape of 48 MB row groups of 50 kB
+        // images under the default window.
+        let sizes = [1000u32; 16];
+        let blocks = blocks_of(&sizes);
+        let o = |digits| {
+            let cfg = OrderConfig {
+                window: 16_000,
+                digits,
+                ..OrderConfig::default()
+            };
+            Order::new(&blocks, 5, 0, cfg)
+        };
+        let (twos, three) = (o(LaneDigits::TwosFirst), o(LaneDigits::ThreeFirst));
+        assert_eq!(three.config().digits, LaneDigits::ThreeFirst);
+        for world in [3u32, 6, 12] {
+            let share = 16usize.div_ceil(world as usize);
+            let (t, h) = (most_touched(&twos, world), most_touched(&three, world));
+            assert!(
+                h <= share + 2,
+                "three-first, W = {world}: {h} of 16 (share {share})"
+            );
+            assert!(h < t, "W = {world}: three-first {h}, twos-first {t}");
+        }
+        // The orders differ, and each is still a permutation.
+        assert_ne!(twos.window(0), three.window(0));
+        let mut all = three.window(0);
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 16_000);
+        assert_eq!(LaneDigits::ThreeFirst.radix(840), [3, 2, 2, 2, 5, 7]);
+        assert_eq!(
+            LaneDigits::parse("three-first"),
+            Some(LaneDigits::ThreeFirst)
+        );
+    }
+
     #[test]
     fn a_window_holds_only_its_own_blocks() {
         let sizes = [50u32; 40];
         let cfg = OrderConfig {
             lanes: 8,
             window: 200,
+            ..OrderConfig::default()
         };
         let o = Order::new(&blocks_of(&sizes), 2, 3, cfg);
         for j in 0..o.windows() {

@@ -21,10 +21,10 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use unimlip_loader::{CacheConfig, SourceSpec};
+use unimlip_loader::{CacheConfig, LaneDigits, SourceSpec};
 
 use crate::losses::Weights;
-use crate::optim::AdamWConfig;
+use crate::optim::{AdamWConfig, AdamWKernel};
 use crate::step::{ContrastiveGrad, I2iForm, Semantics, Switches};
 
 /// A training run.
@@ -57,6 +57,9 @@ pub struct TrainConfig {
     /// Held-out retrieval measured during the run.
     #[serde(default)]
     pub eval: Option<EvalConfig>,
+    /// CUDA performance switches.
+    #[serde(default)]
+    pub device: DeviceConfig,
     /// A local folder to write every micro-batch's inputs and random draws to (one
     /// safetensors file per micro-batch), for replaying the run in another implementation:
     /// `python/uni_mlip_ref.py replay` runs the same steps and compares the losses.
@@ -83,6 +86,11 @@ pub struct DataConfig {
     /// default is 0.9). The SimCLR views keep 0.5.
     #[serde(default = "default_crop_scale")]
     pub crop_scale: f64,
+    /// The order's lane digits: `twos-first` (default; each rank of 2, 4 or 8 reads only its
+    /// share of a shuffle window's row groups) or `three-first` (the same for 3, 6, 12 or 24
+    /// ranks). Part of the sample order: a resumed run must keep it.
+    #[serde(default)]
+    pub lane_digits: LaneDigits,
 }
 
 fn default_crop_scale() -> f64 {
@@ -109,6 +117,9 @@ pub struct OptimConfig {
     pub max_steps: Option<i64>,
     /// Micro-batches per optimiser step.
     pub accumulate: u32,
+    /// AdamW's kernel: `fused` (libtorch's `_fused_adamw_`, as `torch.optim.AdamW(fused=True)`)
+    /// or `ops` (the update written out as tensor ops).
+    pub adamw: AdamWKernel,
 }
 
 impl Default for OptimConfig {
@@ -122,6 +133,7 @@ impl Default for OptimConfig {
             epochs: 1,
             max_steps: None,
             accumulate: 1,
+            adamw: AdamWKernel::Fused,
         }
     }
 }
@@ -133,6 +145,29 @@ impl OptimConfig {
             betas: self.betas,
             eps: self.eps,
             weight_decay: self.weight_decay,
+            kernel: self.adamw,
+        }
+    }
+}
+
+/// CUDA performance switches (no effect on the CPU, where batches and weights stay contiguous
+/// NCHW for the reasons in `input.rs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceConfig {
+    /// Convolution weights and image batches in channels-last memory format (NHWC), which
+    /// tensor-core convolutions prefer.
+    pub channels_last: bool,
+    /// cuDNN benchmarks the convolution algorithms for each new shape and keeps the fastest
+    /// (`torch.backends.cudnn.benchmark`); results stay deterministic only with it off.
+    pub cudnn_benchmark: bool,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        DeviceConfig {
+            channels_last: true,
+            cudnn_benchmark: true,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The single-process training loop and its config (`unimlip train`).
 
 mod batch;
+mod bench;
 mod config;
 mod dump;
 mod eval;
@@ -8,8 +9,10 @@ mod metrics;
 mod progress;
 mod run;
 
+pub use bench::{StepBench, StepTimes, bench_step};
 pub use config::{
-    CheckpointConfig, DataConfig, EvalConfig, I2i, LossConfig, OptimConfig, TrainConfig,
+    CheckpointConfig, DataConfig, DeviceConfig, EvalConfig, I2i, LossConfig, OptimConfig,
+    TrainConfig,
 };
 pub use eval::Retrieval;
 pub use progress::{Silent, StepProgress};

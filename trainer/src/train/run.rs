@@ -214,6 +214,7 @@ impl<'a> Run<'a> {
         if let Some(init) = &cfg.init {
             load_init(&mut vs, init)?;
         }
+        crate::layout::apply(&cfg.device, device, &vs)?;
         let opt = AdamW::new(&vs, cfg.optim.adamw());
         let side = mc.vision.image_size as u32;
         let d = &cfg.data;
@@ -223,6 +224,7 @@ impl<'a> Run<'a> {
             d.batch_size,
         );
         lc.seed = cfg.seed;
+        lc.order.digits = d.lane_digits;
         lc.threads = d.threads.unwrap_or(lc.threads).max(1);
         lc.cache = d.cache.clone();
         let threads = lc.threads;
@@ -285,13 +287,19 @@ impl<'a> Run<'a> {
                 .next()
                 .ok_or_else(|| Error::Config("the reader ended inside a step".into()))??;
             wait += tw.elapsed();
-            let x = batch::to_device(
+            let mut x = batch::to_device(
                 &batch,
                 &self.tok,
                 cfg.losses.mlm_ratio,
                 cfg.seed,
                 self.device,
             )?;
+            let layout = |t: Tensor| crate::layout::images(&cfg.device, self.device, t);
+            x.weak = layout(x.weak)?;
+            x.strong = match x.strong.take() {
+                Some((a, b)) => Some((layout(a)?, layout(b)?)),
+                None => None,
+            };
             tch::manual_seed(step_seed(cfg.seed, step, m));
             let draws = match &cfg.dump_steps {
                 Some(dir) => {
@@ -325,7 +333,7 @@ impl<'a> Run<'a> {
         }
         unscale_replicated(&self.vs, self.pg.world(), cfg.losses.semantics());
         average_grads(self.pg.as_ref(), &self.vs)?;
-        self.opt.step(lr);
+        self.opt.step(lr).map_err(Error::Optimiser)?;
         let mut scale = self.model.logit_scale.shallow_clone();
         tch::no_grad(|| {
             let _ = scale.clamp_(0.0, 100f64.ln());

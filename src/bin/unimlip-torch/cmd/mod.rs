@@ -1,6 +1,7 @@
 //! The commands that need libtorch, one module each; every other command runs through the
 //! `unimlip` library's [`unimlip::run_light`].
 
+mod bench;
 mod convert;
 mod demo;
 mod eval;
@@ -12,12 +13,15 @@ mod train;
 use std::io::Write;
 use std::process::ExitCode;
 
-use unimlip::cli::{Cli, Command, ConvertCommand, EvalCommand, ModelCommand, TokenizerCommand};
+use unimlip::cli::{
+    BenchCommand, Cli, Command, ConvertCommand, EvalCommand, ModelCommand, TokenizerCommand,
+};
 
 /// Runs any command (the `unimlip-torch` binary).
 pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Train(a) => train::run(a, out),
+        Command::Bench(BenchCommand::Step(a)) => bench::step(a, out),
         Command::Tokenizer(TokenizerCommand::Train(a)) => tokenizer::train(a, out),
         Command::Model(ModelCommand::Forward(a)) => forward::run(a, out),
         Command::Convert(ConvertCommand::PmcClip(a)) => convert::pmc_clip(a, out),
