@@ -133,9 +133,10 @@ say "(b) rn50-pubmedbert bf16 step at batch 128"
 for round in 1 2; do
   measured "step-ours-$round" "$BIN" bench step --model rn50-pubmedbert --batch 128 --device cuda \
     --steps "$STEPS" --warmup 3 --dump dump --json
+  p=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["text_dropout"])' "step-ours-$round.out")
   measured "step-ref-$round" bash -c "cd '$REPO/python' && '$PY' bench_step.py rn50-pubmedbert \
     '$WORK/dump/step-00000-0.safetensors' --device cuda --bf16 --channels-last --cudnn-benchmark \
-    --steps $STEPS --warmup 3"
+    --text-dropout $p --steps $STEPS --warmup 3"
 done
 "$PY" - <<'PY'
 import json, statistics

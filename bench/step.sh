@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One full training step (forward, the five losses, backward, AdamW, the logit-scale clamp) of
 # unimlip-torch against the PyTorch reference doing the same step on the same batch and random
-# draws (python/bench_step.py, torch.optim.AdamW(fused=True)), same model, batch and threads.
+# draws (python/bench_step.py, torch.optim.AdamW(fused=True)), same model (the text tower's
+# dropout included), batch and threads.
 # Rows: tiny at batch 32 and rn50-pubmedbert at batch 4 (STEP_ROWS to change), each side run
 # STEP_ROUNDS times (3) interleaved; each run reports its median step, the table the median of
 # those. unimlip's written-out AdamW (`--adamw ops`) is timed beside as the earlier baseline.
@@ -28,14 +29,14 @@ printf '%-16s %5s | %12s %12s %12s | %9s %9s\n' model batch "unimlip ms" "PyTorc
 for row in $ROWS; do
   IFS=: read -r model batch steps <<< "$row"
   dump="$WORK/$model-$batch"
-  "$BIN" bench step --model "$model" --batch "$batch" --steps 1 --warmup 0 --device "$DEVICE" \
-    --dump "$dump" --json > /dev/null
+  p=$("$BIN" bench step --model "$model" --batch "$batch" --steps 1 --warmup 0 --device "$DEVICE" \
+    --dump "$dump" --json | field text_dropout)
   ours=() ref=() ops=() losses=()
   for _ in $(seq "$ROUNDS"); do
     j=$("$BIN" bench step --model "$model" --batch "$batch" --steps "$steps" --device "$DEVICE" --json)
     ours+=("$(field median <<< "$j")"); losses+=("unimlip $(field loss <<< "$j")")
     j=$(cd "$REPO/python" && "$PY" bench_step.py "$model" "$dump/step-00000-0.safetensors" \
-      --steps "$steps" --device "$DEVICE")
+      --steps "$steps" --device "$DEVICE" --text-dropout "$p")
     ref+=("$(field median <<< "$j")"); losses+=("PyTorch $(field loss <<< "$j")")
     j=$("$BIN" bench step --model "$model" --batch "$batch" --steps "$steps" --device "$DEVICE" \
       --adamw ops --json)

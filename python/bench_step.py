@@ -4,7 +4,10 @@ logit-scale clamp. The batch is the one `unimlip bench step --dump DIR` wrote, s
 the same step on the same inputs and random draws.
 
     bench_step.py MODEL DUMP_FILE [--steps N] [--warmup K] [--device cpu|cuda] [--no-fused]
-                  [--bf16] [--channels-last] [--cudnn-benchmark]
+                  [--bf16] [--channels-last] [--cudnn-benchmark] [--text-dropout P]
+
+--text-dropout: BERT's dropout in the text tower, as the unimlip model has it (`bench step`
+reports its `text_dropout`); the reference leaves it out unless given.
 
 Prints one JSON object: every timed step's seconds, the median, samples/s and the last loss.
 """
@@ -44,7 +47,8 @@ def main(argv):
     if "--cudnn-benchmark" in argv:
         torch.backends.cudnn.benchmark = True
     torch.manual_seed(0)
-    model = UniMlip(model_config(argv[1])).to(device)
+    config = dict(model_config(argv[1]), dropout=float(option(argv, "--text-dropout", 0.0)))
+    model = UniMlip(config).to(device)
     fmt = torch.channels_last if "--channels-last" in argv else torch.contiguous_format
     model = model.to(memory_format=fmt)
     x = {k: v.to(device) for k, v in st_io.load(argv[2]).items()}

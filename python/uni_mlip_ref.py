@@ -140,34 +140,36 @@ class ModifiedResNet(nn.Module):
 
 
 class BertSelfAttention(nn.Module):
-    def __init__(self, h, heads):
+    def __init__(self, h, heads, p=0.0):
         super().__init__()
         self.query, self.key, self.value = nn.Linear(h, h), nn.Linear(h, h), nn.Linear(h, h)
-        self.heads = heads
+        self.heads, self.p = heads, p
 
     def forward(self, x):
         b, n, d = x.shape
         split = lambda t: t.view(b, n, self.heads, d // self.heads).transpose(1, 2)  # noqa: E731
         q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
         att = (q @ k.transpose(-1, -2) / math.sqrt(d // self.heads)).softmax(-1)
+        att = F.dropout(att, self.p, self.training)
         return (att @ v).transpose(1, 2).reshape(b, n, d)
 
 
 class BertOutput(nn.Module):
-    def __init__(self, i, h):
+    def __init__(self, i, h, p=0.0):
         super().__init__()
         self.dense = nn.Linear(i, h)
         self.LayerNorm = nn.LayerNorm(h, eps=1e-12)
+        self.p = p
 
     def forward(self, x, residual):
-        return self.LayerNorm(self.dense(x) + residual)
+        return self.LayerNorm(F.dropout(self.dense(x), self.p, self.training) + residual)
 
 
 class BertAttention(nn.Module):
-    def __init__(self, h, heads):
+    def __init__(self, h, heads, p=0.0):
         super().__init__()
-        self.self = BertSelfAttention(h, heads)
-        self.output = BertOutput(h, h)
+        self.self = BertSelfAttention(h, heads, p)
+        self.output = BertOutput(h, h, p)
 
     def forward(self, x):
         return self.output(self.self(x), x)
@@ -185,9 +187,10 @@ class BertIntermediate(nn.Module):
 class BertLayer(nn.Module):
     def __init__(self, c):
         super().__init__()
-        self.attention = BertAttention(c["hidden"], c["text_heads"])
+        p = c.get("dropout", 0.0)
+        self.attention = BertAttention(c["hidden"], c["text_heads"], p)
         self.intermediate = BertIntermediate(c["hidden"], c["intermediate"])
-        self.output = BertOutput(c["intermediate"], c["hidden"])
+        self.output = BertOutput(c["intermediate"], c["hidden"], p)
 
     def forward(self, x):
         x = self.attention(x)
@@ -201,11 +204,13 @@ class BertEmbeddings(nn.Module):
         self.position_embeddings = nn.Embedding(c["max_positions"], c["hidden"])
         self.token_type_embeddings = nn.Embedding(c["type_vocab"], c["hidden"])
         self.LayerNorm = nn.LayerNorm(c["hidden"], eps=1e-12)
+        self.p = c.get("dropout", 0.0)
 
     def forward(self, ids):
-        pos = torch.arange(ids.shape[1])[None]
+        pos = torch.arange(ids.shape[1], device=ids.device)[None]
         x = self.word_embeddings(ids) + self.position_embeddings(pos)
-        return self.LayerNorm(x + self.token_type_embeddings(torch.zeros_like(ids)))
+        x = self.LayerNorm(x + self.token_type_embeddings(torch.zeros_like(ids)))
+        return F.dropout(x, self.p, self.training)
 
 
 class BertEncoder(nn.Module):
@@ -221,7 +226,9 @@ class BertPooler(nn.Module):
 
 
 class BertModel(nn.Module):
-    """HuggingFace BertModel's names; no attention mask (spec A3)."""
+    """HuggingFace BertModel's names; no attention mask (spec A3). Dropout (BERT's: embeddings,
+    attention probabilities, both sub-layer outputs) only where a config sets `dropout`: the
+    parity checks run without it, the step benchmark with the preset's."""
 
     def __init__(self, c):
         super().__init__()

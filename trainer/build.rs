@@ -1,4 +1,4 @@
-//! Compiles the small C++ shims (autocast, the fused AdamW kernel, c10d), passes libtorch's
+//! Compiles the small C++ shims (autocast, the fused AdamW kernel, the host allocator's policy, c10d), passes libtorch's
 //! folder on to the crates that depend on this one, and links this crate's tests with an rpath
 //! to libtorch and with libtorch_cuda kept even though no symbol of it is referenced (otherwise
 //! `--as-needed` drops it and CUDA is never available).
@@ -8,6 +8,7 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo:rerun-if-changed=csrc/autocast.cpp");
     println!("cargo:rerun-if-changed=csrc/optim.cpp");
+    println!("cargo:rerun-if-changed=csrc/host.cpp");
     println!("cargo:rerun-if-changed=csrc/c10d.cpp");
     println!("cargo:rerun-if-changed=csrc/c10d_nccl.cpp");
     println!("cargo:rerun-if-changed=csrc/c10d_shim.hpp");
@@ -26,6 +27,7 @@ fn main() {
         .include(include.join("torch/csrc/api/include"))
         .file("csrc/autocast.cpp")
         .file("csrc/optim.cpp")
+        .file("csrc/host.cpp")
         .compile("unimlip_torch_shim");
     // c10d (TCPStore, ProcessGroupGloo): gloo's headers come from Debian's libgloo-dev; the
     // symbols are libtorch_cpu's own.

@@ -1,5 +1,6 @@
 //! Safe wrappers over the C++ shim's libtorch calls that tch does not generate
-//! (`csrc/optim.cpp`): the fused AdamW kernel and a tensor's memory format.
+//! (`csrc/optim.cpp`): the fused AdamW kernel and a tensor's memory format; and glibc's
+//! malloc policy for libtorch's host tensors (`csrc/host.cpp`).
 #![allow(unsafe_code)]
 
 use tch::Tensor;
@@ -20,11 +21,21 @@ unsafe extern "C" {
         err: *mut std::ffi::c_char,
         len: usize,
     ) -> i32;
+    fn unimlip_keep_host_memory() -> i32;
     fn unimlip_to_channels_last(
         t: *mut torch_sys::C_tensor,
         err: *mut std::ffi::c_char,
         len: usize,
     ) -> i32;
+}
+
+/// Makes glibc keep freed host memory for reuse instead of returning it to the kernel after each
+/// step (a fixed 32 MiB mmap threshold, trimming above 1 GiB), so that a CPU step does not
+/// fault in and zero its activations every time. Returns false where the C library has no such
+/// switch. Idempotent.
+pub fn keep_host_memory() -> bool {
+    // SAFETY: mallopt only sets two of the allocator's parameters; no pointer is passed.
+    unsafe { unimlip_keep_host_memory() != 0 }
 }
 
 /// AdamW's hyper-parameters for one call of the fused kernel.

@@ -54,6 +54,8 @@ pub struct StepTimes {
     pub samples_per_s: f64,
     /// The last step's total loss (a check that both sides ran the same step).
     pub loss: f64,
+    /// The text tower's dropout probability (the reference must be given the same).
+    pub text_dropout: f64,
 }
 
 /// Times `b.steps` steps after `b.warmup` untimed ones.
@@ -127,6 +129,7 @@ pub fn bench_step(b: &StepBench) -> Result<StepTimes> {
         times,
         median,
         loss,
+        text_dropout: mc.text.dropout,
     })
 }
 
