@@ -81,7 +81,8 @@ export AWS_ENDPOINT_URL="http://127.0.0.1:$PORT" AWS_ACCESS_KEY_ID=peerskey AWS_
 for _ in $(seq 100); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$PORT))" 2> /dev/null && break; sleep 0.1; done
 
 field() { python3 -c 'import json,sys; v=json.loads(sys.stdin.read().strip().splitlines()[-1])[sys.argv[1]]; print(v)' "$1"; }
-median() { python3 -c 'import statistics,sys; print(statistics.median(map(float, sys.argv[1:])))' "$@"; }
+# The median of the runs that finished (a failed run counts as nan and shows in the runs column).
+median() { python3 -c 'import math,statistics,sys; v=[x for x in map(float, sys.argv[1:]) if not math.isnan(x)]; print(statistics.median(v) if v else "nan")' "$@"; }
 RESULTS="$WORK/results.tsv"
 : > "$RESULTS"
 # record KIND ROW CORES RATE FIRST RUNS...
@@ -94,13 +95,14 @@ convert_rows=(unimlip litdata litdata-validate mds mds-validate wds wds-validate
 declare -A conv
 for _ in $(seq "$REPEAT"); do
   for row in "${convert_rows[@]}"; do
-    [[ $row =~ $ONLY ]] || continue
+    [[ convert/$row =~ $ONLY ]] || continue
     case $row in
-      unimlip) j=$("$BIN" ingest --dataset pmc-oa --src raw --out out-unimlip --overwrite --workers "$CORES" --json)
+      unimlip) rm -rf out-unimlip   # a re-run into a complete dataset would reuse its shards
+        j=$("$BIN" ingest --dataset pmc-oa --src raw --out out-unimlip --overwrite --workers "$CORES" --json)
         c=$CORES; r=$(python3 -c "import json,sys; print($N / json.loads(sys.argv[1])['seconds'])" "$j") ;;
       ffcv) j=$("$PY" "$PEERS" convert ffcv raw out-ffcv --workers "$CORES" 2> convert-ffcv.err)
         c=$(field cores <<< "$j"); r=$(field images_per_s <<< "$j") ;;
-      *-validate) j=$("$PY" "$PEERS" convert "${row%-validate}" raw "out-${row%-validate}" --validate --workers "$CORES")
+      *-validate) j=$("$PY" "$PEERS" convert "${row%-validate}" raw "out-${row%-validate}" --validate --workers "$CORES" 2> "convert-$row.err")
         c=$(field cores <<< "$j"); r=$(field images_per_s <<< "$j") ;;
       *) j=$("$PY" "$PEERS" convert "$row" raw "out-$row" --workers "$CORES" 2> "convert-$row.err")
         c=$(field cores <<< "$j"); r=$(field images_per_s <<< "$j") ;;
