@@ -50,9 +50,7 @@ mod tests {
     fn a_weight_moves_to_channels_last_in_place() {
         let _rng = crate::rng_lock();
         let vs = nn::VarStore::new(Device::Cpu);
-        let w = vs
-            .root()
-            .var("conv.weight", &[4, 3, 2, 2], nn::Init::Const(1.0));
+        let w = (vs.root() / "conv").var("weight", &[4, 3, 2, 2], nn::Init::Const(1.0));
         let before = Vec::<f32>::try_from(&w.flatten(0, -1)).unwrap();
         let mut handle = w.shallow_clone();
         to_channels_last(&mut handle).unwrap();

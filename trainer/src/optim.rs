@@ -284,10 +284,9 @@ mod tests {
     /// Ten steps of random gradients through both kernels from the same start.
     fn after_ten_steps(kernel: AdamWKernel) -> Vec<f32> {
         let vs = nn::VarStore::new(Device::Cpu);
-        let w = vs
-            .root()
-            .var("visual.conv.weight", &[8, 3, 3, 3], nn::Init::Const(0.5));
-        let b = vs.root().var("visual.bn.bias", &[8], nn::Init::Const(-0.5));
+        let visual = vs.root() / "visual";
+        let w = (&visual / "conv").var("weight", &[8, 3, 3, 3], nn::Init::Const(0.5));
+        let b = (&visual / "bn").var("bias", &[8], nn::Init::Const(-0.5));
         let cfg = AdamWConfig {
             kernel,
             ..AdamWConfig::default()

@@ -38,6 +38,16 @@ pub fn keep_host_memory() -> bool {
     unsafe { unimlip_keep_host_memory() != 0 }
 }
 
+/// Training's host-memory policy: [`keep_host_memory`] unless `UNIMLIP_HOST_MEMORY=release`
+/// asks for glibc's defaults. Buffers then sit at other alignments than in a process with the
+/// defaults, and MKL's rounding follows alignment: step-by-step comparisons with a PyTorch
+/// process (`dump_steps`) leave it off.
+pub fn host_memory_policy() {
+    if std::env::var_os("UNIMLIP_HOST_MEMORY").is_none_or(|v| v != "release") {
+        keep_host_memory();
+    }
+}
+
 /// AdamW's hyper-parameters for one call of the fused kernel.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Hyper {

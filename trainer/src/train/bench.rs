@@ -66,6 +66,7 @@ pub fn bench_step(b: &StepBench) -> Result<StepTimes> {
             "bench step needs a batch of at least 2 and at least one step".into(),
         ));
     }
+    crate::host_memory_policy();
     tch::manual_seed(b.seed as i64);
     let vs = nn::VarStore::new(b.device);
     let model = UniMlip::new(&vs, &mc);

@@ -96,6 +96,11 @@ pub fn train(
     progress: &dyn StepProgress,
 ) -> Result<RunSummary> {
     cfg.check().map_err(Error::Config)?;
+    // A run dumped for a step-by-step comparison keeps glibc's defaults, as the PyTorch process
+    // it is compared with does (MKL's rounding follows buffer alignment).
+    if cfg.dump_steps.is_none() {
+        crate::host_memory_policy();
+    }
     let (pg, device): (Box<dyn ProcessGroup>, Device) = match DistEnv::from_env()? {
         Some(env) => {
             let backend = Backend::parse(&opts.backend)?;
