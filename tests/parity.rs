@@ -153,9 +153,11 @@ fn training_matches_the_pytorch_reference_step_by_step() {
     // this run chaotic: Adam's first updates are about ±lr wherever a gradient is near zero, so
     // a last-bit difference flips whole updates, and the reference in float64 parts from itself
     // in float32 within a few steps. Repeated runs part from the reference at step 4 to 16
-    // (seen: 1e-7 through step 3 in every run, 1.3e-4 at step 5 in some). The two fp32
-    // implementations must agree through the first three steps, and over the run stay within
-    // a few times the distance fp32 rounding alone moves the reference.
+    // (seen over ten runs: at most 2.2e-5 through step 3, 1.3e-4 at step 5 in some, up to 0.10
+    // by step 20, while the reference's fp32 run parts from its fp64 run by 5e-3 to 9e-2). The
+    // two fp32 implementations must agree through the first three steps (a wrong term shows at
+    // step 1), and over the run stay within the spread that rounding alone produces: four
+    // times this run's fp32-vs-fp64 envelope, or 15 %, whichever is larger.
     let ckpt = d.path().join("pmc/checkpoints");
     let latest: Value =
         serde_json::from_slice(&std::fs::read(ckpt.join("latest.json")).unwrap()).unwrap();
@@ -172,7 +174,7 @@ fn training_matches_the_pytorch_reference_step_by_step() {
     assert!(ours[..3].iter().all(|&x| x <= 1e-4), "{}", show(&ours));
     let envelope = rounding.iter().copied().fold(1e-4, f64::max);
     assert!(
-        ours.iter().all(|&x| x <= 4.0 * envelope),
+        ours.iter().all(|&x| x <= (4.0 * envelope).max(0.15)),
         "{} vs {}",
         show(&ours),
         show(&rounding)
