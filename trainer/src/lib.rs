@@ -34,7 +34,7 @@ pub mod losses;
 pub mod model;
 mod optim;
 mod shim;
-pub use shim::{host_memory_policy, keep_host_memory};
+pub use shim::host_memory_policy;
 mod step;
 mod text;
 mod threads;

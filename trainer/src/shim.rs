@@ -33,13 +33,13 @@ unsafe extern "C" {
 /// step (a fixed 32 MiB mmap threshold, trimming above 1 GiB), so that a CPU step does not
 /// fault in and zero its activations every time. Returns false where the C library has no such
 /// switch. Idempotent.
-pub fn keep_host_memory() -> bool {
+fn keep_host_memory() -> bool {
     // SAFETY: mallopt only sets two of the allocator's parameters; no pointer is passed.
     unsafe { unimlip_keep_host_memory() != 0 }
 }
 
-/// Training's host-memory policy: [`keep_host_memory`] unless `UNIMLIP_HOST_MEMORY=release`
-/// asks for glibc's defaults. Buffers then sit at other alignments than in a process with the
+/// Training's host-memory policy: freed host memory kept for reuse (as above) unless
+/// `UNIMLIP_HOST_MEMORY=release` asks for glibc's defaults. Buffers then sit at other alignments than in a process with the
 /// defaults, and MKL's rounding follows alignment: step-by-step comparisons with a PyTorch
 /// process (`dump_steps`) leave it off.
 pub fn host_memory_policy() {
