@@ -77,10 +77,12 @@ fn steady_state_samples_allocate_no_image_sized_buffers() {
     }
     let large = LARGE.load(Relaxed) - large_before;
     let small = (ALLOCS.load(Relaxed) - before) as f64 / samples as f64;
-    assert!(small < 5_000.0, "{small:.0} small allocations per sample");
+    // What is left is per batch (the batch's id and caption vectors), not per sample: the
+    // crop-resize reuses its coefficient tables and intermediate (0.22 per sample here, where
+    // fast_image_resize's per-call tables made it about 1,350).
+    assert!(small < 1.0, "{small:.2} allocations per sample");
     // Decode buffers, view scratch and batch buffers are all reused: nothing image-sized is
-    // allocated once the pool is warm. What remains is small: fast_image_resize builds its
-    // filter-coefficient tables (one small Vec per output row and column) on every call.
+    // allocated once the pool is warm.
     assert_eq!(
         large, 0,
         "{large} allocations of 16 KiB or more in {samples} samples"

@@ -9,9 +9,9 @@
 
 mod blur;
 mod color;
+mod resample;
 mod rrc;
 
-use fast_image_resize as fir;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,7 @@ pub use blur::{Blur, BlurScratch, blur, kernel1d};
 pub use color::{
     Jitter, JitterDraw, LUMA, brightness, contrast, greyscale, hue, jitter, saturation,
 };
+pub use resample::{Filter, Kernels, Region, Resampler, Src};
 pub use rrc::{Crop, CropBox, centre, random_resized};
 
 use crate::tj::{Tj, scaled};
@@ -247,7 +248,7 @@ struct Decoded {
 pub struct Augmenter {
     pipeline: Pipeline,
     tj: Tj,
-    resizer: fir::Resizer,
+    resizer: Resampler,
     decoded: Vec<u8>,
     png_raw: Vec<u8>,
     view: Vec<u8>,
@@ -271,7 +272,7 @@ impl Augmenter {
             draws: Vec::with_capacity(pipeline.views.len()),
             pipeline,
             tj: Tj::new()?,
-            resizer: fir::Resizer::new(),
+            resizer: Resampler::default(),
             decoded: Vec::new(),
             png_raw: Vec::new(),
             view: Vec::new(),
@@ -427,27 +428,26 @@ impl Augmenter {
         let top = (draw.crop.y * d.scale - d.origin.1).clamp(0.0, dh - 1.0);
         let width = (draw.crop.w * d.scale).min(dw - left).max(1.0);
         let height = (draw.crop.h * d.scale).min(dh - top).max(1.0);
-        let pixel = if c == 1 {
-            fir::PixelType::U8
-        } else {
-            fir::PixelType::U8x3
-        };
         let len = (size * size) as usize * c;
         self.view.resize(len, 0);
-        let src = fir::images::ImageRef::new(d.width, d.height, &self.decoded, pixel)
-            .map_err(|e| e.to_string())?;
-        let mut dst = fir::images::Image::from_slice_u8(size, size, &mut self.view[..len], pixel)
-            .map_err(|e| e.to_string())?;
-        let filter = match spec.interp {
-            Interp::Bilinear => fir::FilterType::Bilinear,
-            Interp::Bicubic => fir::FilterType::CatmullRom,
+        let src = Src {
+            data: &self.decoded,
+            width: d.width,
+            height: d.height,
+            channels: c,
         };
-        let options = fir::ResizeOptions::new()
-            .crop(left, top, width, height)
-            .resize_alg(fir::ResizeAlg::Convolution(filter));
+        let region = Region {
+            left,
+            top,
+            width,
+            height,
+        };
+        let filter = match spec.interp {
+            Interp::Bilinear => Filter::Bilinear,
+            Interp::Bicubic => Filter::CatmullRom,
+        };
         self.resizer
-            .resize(&src, &mut dst, &options)
-            .map_err(|e| e.to_string())?;
+            .resize(src, region, filter, &mut self.view[..len], (size, size))?;
         let img = &mut self.view[..len];
         if let Some(j) = &draw.jitter {
             jitter(img, c, j);

@@ -4,6 +4,7 @@
 use image::{GrayImage, ImageEncoder, RgbImage};
 
 use super::*;
+use fast_image_resize as fir;
 
 fn rgb_jpeg(w: u32, h: u32) -> Vec<u8> {
     let img = RgbImage::from_fn(w, h, |x, y| {
