@@ -12,6 +12,8 @@ TORCH_VERSION=2.11.0
 NUMPY_VERSION=2.3.5
 CUDA_CRT_VERSION=13.0.88
 CUDA_CCCL_VERSION=13.0.85
+MATURIN_VERSION=1.16.0
+PYTEST_VERSION=9.2.0
 mkdir -p "$CACHE"
 
 say() { printf '[setup] %s\n' "$*" >&2; }
@@ -73,6 +75,12 @@ if [ ! -f "$("$TORCH_ENV/bin/python" -c 'import sysconfig; print(sysconfig.get_p
   say "adding CUDA's crt and cccl headers to $TORCH_ENV (for the NCCL shim)"
   "$TORCH_ENV/bin/python" -m pip install --quiet --disable-pip-version-check \
     "nvidia-cuda-crt==$CUDA_CRT_VERSION" "nvidia-cuda-cccl==$CUDA_CCCL_VERSION"
+fi
+# maturin builds the Python package (py/) against this environment; pytest runs its tests.
+if ! "$TORCH_ENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('maturin') != '$MATURIN_VERSION' or m.version('pytest') != '$PYTEST_VERSION')" 2>/dev/null; then
+  say "adding maturin $MATURIN_VERSION and pytest $PYTEST_VERSION to $TORCH_ENV"
+  "$TORCH_ENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "maturin==$MATURIN_VERSION" "pytest==$PYTEST_VERSION"
 fi
 TORCH_LIB="$("$TORCH_ENV/bin/python" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
 

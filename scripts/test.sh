@@ -21,3 +21,6 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo test"
 cargo test --workspace --quiet 2>&1 | tee "${TMPDIR:-/tmp}/unimlip-test.log"
+echo "== python package (py/): build with maturin, run pytest"
+bash py/install.sh dev
+UNIMLIP_BIN="${CARGO_TARGET_DIR:-target}/debug/unimlip" "$UNIMLIP_TORCH_PYTHON" -m pytest -q -rP py/tests

@@ -144,6 +144,12 @@ impl Batch {
         self.views.len()
     }
 
+    /// Moves view `v`'s buffer out of the batch (for a consumer that keeps the pixels, such as
+    /// a NumPy array); the pool allocates a new buffer in its place instead of reusing this one.
+    pub fn take_view(&mut self, v: usize) -> Vec<u8> {
+        std::mem::take(&mut self.views[v])
+    }
+
     /// View `v` of sample `i` (`side × side × 3` bytes).
     pub fn image(&self, i: usize, v: usize) -> &[u8] {
         let n = (self.sides[v] * self.sides[v] * 3) as usize;
@@ -293,14 +299,17 @@ pub(crate) fn start(
     };
     let step = plan.world as u64 * plan.batch_size as u64;
     let total = plan.batches;
-    let (seed, epoch) = (plan.seed, plan.epoch);
+    let (seed, epoch, batch) = (plan.seed, plan.epoch, plan.batch_size);
     for t in 0..threads {
         let mut aug = Augmenter::new(config.pipeline.clone()).map_err(Error::Worker)?;
         let (jobs, ready, free) = (job_rx.clone(), ready_tx.clone(), free_rx.clone());
         let (stats, stop) = (stats.clone(), stop.clone());
         std::thread::Builder::new()
             .name(format!("unimlip-aug-{t}"))
-            .spawn(move || worker(&mut aug, (seed, epoch), &jobs, &ready, &free, &stats, &stop))
+            .spawn(move || {
+                let run = (seed, epoch, batch);
+                worker(&mut aug, run, &jobs, &ready, &free, &stats, &stop)
+            })
             .map_err(|e| Error::Worker(e.to_string()))?;
     }
     let max_inflight = config.max_inflight.max(1);
@@ -329,7 +338,7 @@ pub(crate) fn start(
 
 fn worker(
     aug: &mut Augmenter,
-    (seed, epoch): (u64, u64),
+    (seed, epoch, batch): (u64, u64, usize),
     jobs: &Receiver<Msg>,
     ready: &Sender<Result<Finished>>,
     free: &Receiver<Vec<Vec<u8>>>,
@@ -352,6 +361,13 @@ fn worker(
                 return;
             }
         };
+        // A consumer may have kept a buffer (`Batch::take_view`): replace what is missing.
+        for (v, buf) in views.iter_mut().enumerate() {
+            let want = aug.pipeline().view_bytes(v) * batch;
+            if buf.len() != want {
+                *buf = vec![0u8; want];
+            }
+        }
         let result = fill(aug, (seed, epoch), job, &mut views, stats).map(|items| Finished {
             index: items.0,
             views,

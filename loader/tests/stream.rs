@@ -427,3 +427,32 @@ fn each_once_sees_every_row_once_and_never_the_padding() {
         .unwrap();
     assert_eq!((n, first.as_slice()), (40, &ids[..40]));
 }
+
+#[test]
+fn a_consumer_that_keeps_every_buffer_gets_the_same_batches_without_stalling() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dataset(dir.path(), "kept", 200, 20);
+    let loader = Loader::open(config(&[&url], 8, 2)).unwrap();
+    let (want, _) = drain(&loader, &loader.start(0), 0, 1);
+    // Far more batches kept alive than the pool has buffers (threads + 3): each one taken is
+    // replaced by a new allocation instead of waiting for a buffer that never comes back.
+    let mut kept = Vec::new();
+    let mut got = Vec::new();
+    for b in loader.stream(&loader.start(0), 0, 1).unwrap() {
+        let mut b: Batch = b.unwrap();
+        let side = b.side(1) as usize;
+        let view = b.take_view(1);
+        assert_eq!(view.len(), 8 * side * side * 3);
+        for (i, s) in b.samples().iter().enumerate() {
+            let n = side * side * 3;
+            got.push((
+                s.position,
+                s.id().to_string(),
+                view[i * n..(i + 1) * n].to_vec(),
+            ));
+        }
+        kept.push(view);
+    }
+    assert_eq!(kept.len(), 25);
+    assert_eq!(got, want);
+}
