@@ -14,6 +14,8 @@ CUDA_CRT_VERSION=13.0.88
 CUDA_CCCL_VERSION=13.0.85
 MATURIN_VERSION=1.16.0
 PYTEST_VERSION=9.2.0
+TENSORBOARD_VERSION=2.21.0
+DATASETS_VERSION=5.2.0
 mkdir -p "$CACHE"
 
 say() { printf '[setup] %s\n' "$*" >&2; }
@@ -76,11 +78,17 @@ if [ ! -f "$("$TORCH_ENV/bin/python" -c 'import sysconfig; print(sysconfig.get_p
   "$TORCH_ENV/bin/python" -m pip install --quiet --disable-pip-version-check \
     "nvidia-cuda-crt==$CUDA_CRT_VERSION" "nvidia-cuda-cccl==$CUDA_CCCL_VERSION"
 fi
-# maturin builds the Python package (py/) against this environment; pytest runs its tests.
-if ! "$TORCH_ENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('maturin') != '$MATURIN_VERSION' or m.version('pytest') != '$PYTEST_VERSION')" 2>/dev/null; then
-  say "adding maturin $MATURIN_VERSION and pytest $PYTEST_VERSION to $TORCH_ENV"
-  "$TORCH_ENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "maturin==$MATURIN_VERSION" "pytest==$PYTEST_VERSION"
+# maturin builds the Python package (py/) against this environment; pytest runs its tests;
+# TensorBoard reads back the event files the trainer writes; Hugging Face `datasets` (with
+# Pillow) opens the shards as its users would.
+TOOLS=("maturin==$MATURIN_VERSION" "pytest==$PYTEST_VERSION" "tensorboard==$TENSORBOARD_VERSION"
+       "datasets==$DATASETS_VERSION" "pillow==$PILLOW_VERSION")
+if ! "$TORCH_ENV/bin/python" - "${TOOLS[@]}" <<'PY' 2>/dev/null; then
+import importlib.metadata as m, sys
+sys.exit(any(m.version(n) != v for n, v in (a.split("==") for a in sys.argv[1:])))
+PY
+  say "adding ${TOOLS[*]} to $TORCH_ENV"
+  "$TORCH_ENV/bin/python" -m pip install --quiet --disable-pip-version-check "${TOOLS[@]}"
 fi
 TORCH_LIB="$("$TORCH_ENV/bin/python" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
 

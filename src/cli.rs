@@ -107,6 +107,9 @@ pub struct ModelArgs {
     /// Print the result as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Do not write the result's numbers as TensorBoard scalars under --out/tensorboard.
+    #[arg(long)]
+    pub no_tensorboard: bool,
 }
 
 #[derive(Debug, Args)]

@@ -79,6 +79,23 @@ fn the_small_demo_runs_every_stage_and_each_eval_stands_alone() {
             + a["open"].as_f64().unwrap_or(0.0) * no as f64;
         assert!((overall * n as f64 - mix).abs() < 1e-9, "{v}");
     }
+    // The evaluations' numbers are TensorBoard scalars too, at the checkpoint's step.
+    if let Some(tb) = crate::train::tb_scalars(&eval.join("tensorboard")) {
+        let last = metrics(&dir.join("uni-mlip")).len() as i64;
+        let want = read("vqa-slake.json")["accuracy"]["overall"]
+            .as_f64()
+            .unwrap();
+        let got = crate::train::series(&tb, "eval/vqa-slake/accuracy/overall");
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, last);
+        assert!((got[0].1 - want).abs() < 1e-6, "{got:?} against {want}");
+        assert!(
+            tb.as_object()
+                .unwrap()
+                .keys()
+                .any(|k| k.starts_with("eval/retrieval-"))
+        );
+    }
     let page = std::fs::read_to_string(dir.join("report/index.html")).unwrap();
     assert!(
         page.contains("run0-losses.png")

@@ -108,6 +108,23 @@ fn tiny_trains_from_synth_shards_and_its_losses_go_down() {
             "{key} did not go down: {first} → {last}"
         );
     }
+    // TensorBoard has every metric of every line, as TensorBoard itself reads the file.
+    if let Some(tb) = tb_scalars(&run.join("tensorboard")) {
+        for key in ["loss", "loss_mlm", "lr", "logit_scale", "data_wait"] {
+            let s = series(&tb, &format!("train/{key}"));
+            assert_eq!(s.len(), m.len(), "{key}");
+            for ((step, got), line) in s.iter().zip(&m) {
+                let want = line[key].as_f64().unwrap();
+                assert_eq!(*step, line["step"].as_i64().unwrap());
+                assert!(
+                    (got - want).abs() <= 1e-6 * want.abs().max(1e-3),
+                    "{key} at step {step}: {got} against {want}"
+                );
+            }
+        }
+        let r1 = series(&tb, "eval/i2t_r1");
+        assert_eq!(r1.last().unwrap().0, steps);
+    }
     // Held-out retrieval is measured at the end; checkpoints: the last two kept.
     let r1 = v["eval"]["i2t_r1"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&r1));
@@ -174,6 +191,45 @@ fn a_stopped_then_resumed_run_reaches_bit_identical_weights() {
         assert_eq!(x["step"], y["step"]);
         assert_eq!(x["loss"], y["loss"], "step {}", x["step"]);
     }
+    // So does TensorBoard: one event file, every step once, the same losses.
+    let files = |run: &Path| std::fs::read_dir(run.join("tensorboard")).unwrap().count();
+    assert_eq!(files(&parts), 1);
+    if let (Some(x), Some(y)) = (
+        tb_scalars(&whole.join("tensorboard")),
+        tb_scalars(&parts.join("tensorboard")),
+    ) {
+        let (lx, ly) = (series(&x, "train/loss"), series(&y, "train/loss"));
+        assert_eq!(lx.len() as i64, total);
+        assert_eq!(lx, ly);
+    }
+}
+
+/// The scalars of a TensorBoard log folder as TensorBoard's own EventAccumulator reads them:
+/// `{tag: [[step, value], ...]}` (None without the torch environment, which has tensorboard).
+pub fn tb_scalars(dir: &Path) -> Option<Value> {
+    let py = torch_python()?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/tb_scalars.py");
+    let out = std::process::Command::new(py)
+        .arg(script)
+        .arg(dir)
+        .output()
+        .expect("run tb_scalars.py");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// `tag`'s (step, value) pairs.
+pub fn series(tb: &Value, tag: &str) -> Vec<(i64, f64)> {
+    tb[tag]
+        .as_array()
+        .unwrap_or_else(|| panic!("no scalar {tag} in {tb}"))
+        .iter()
+        .map(|p| (p[0].as_i64().unwrap(), p[1].as_f64().unwrap()))
+        .collect()
 }
 
 pub fn torch_python() -> Option<String> {

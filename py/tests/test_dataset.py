@@ -26,3 +26,22 @@ def test_verify_passes_then_names_a_damaged_shard(figures, tmp_path):
     open(shard, "wb").write(bytes(data))
     with pytest.raises(OSError, match="shards/"):
         unimlip.verify(str(copy))
+
+
+def test_hugging_face_datasets_reads_the_shards(figures, tmp_path, monkeypatch):
+    """The two lines of the README: `datasets` opens a dataset root's shards as Parquet."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    datasets = pytest.importorskip("datasets")
+    import io
+    from PIL import Image
+
+    ds = datasets.load_dataset("parquet", data_files=str(figures / "shards" / "*.parquet"),
+                               split="train")
+    assert len(ds) == unimlip.inspect(str(figures))["rows"]
+    row = ds[0]
+    assert isinstance(row["caption"], str) and row["caption"]
+    img = Image.open(io.BytesIO(row["image"]))
+    img.load()
+    assert (img.width, img.height) == (row["width"], row["height"])
+    assert {"id", "split", "image_format", "labels", "qa"} <= set(ds.column_names)

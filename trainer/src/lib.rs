@@ -36,6 +36,7 @@ mod optim;
 mod shim;
 pub use shim::host_memory_policy;
 mod step;
+pub mod tensorboard;
 mod text;
 mod threads;
 mod train;
@@ -54,9 +55,9 @@ pub use step::{
 pub use text::{Specials, TextTokenizer, mask_words};
 pub use threads::ThreadPlan;
 pub use train::{
-    CheckpointConfig, DataConfig, DeviceConfig, EvalConfig, I2i, LossConfig, OptimConfig,
-    Retrieval, RunOptions, RunSummary, Silent, StepBench, StepProgress, StepTimes, TrainConfig,
-    bench_step, train,
+    CheckpointConfig, DataConfig, DeviceConfig, EvalConfig, I2i, LogConfig, LossConfig,
+    OptimConfig, Retrieval, RunOptions, RunSummary, Silent, StepBench, StepProgress, StepTimes,
+    TrainConfig, bench_step, train,
 };
 pub use trained::{LoadedWeights, RunInfo, Trained, load_weights, write_run_info};
 pub use vocab::{SPECIALS, train_vocab};

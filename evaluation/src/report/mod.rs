@@ -57,9 +57,14 @@ pub fn read_run(dir: &Path) -> Result<RunData> {
             .file_stem()
             .map(|s| s.to_string_lossy().to_string())
             .unwrap_or_default();
+        // Other entries (the TensorBoard folder) are not results.
+        let ext = f.extension().and_then(|e| e.to_str());
+        if !matches!(ext, Some("json" | "md")) || !f.is_file() {
+            continue;
+        }
         let text = std::fs::read_to_string(&f)
             .map_err(|e| Error::Data(format!("{}: {e}", f.display())))?;
-        match f.extension().and_then(|e| e.to_str()) {
+        match ext {
             Some("json") => {
                 let v = serde_json::from_str(&text)
                     .map_err(|e| Error::Data(format!("{}: {e}", f.display())))?;

@@ -65,6 +65,24 @@ pub struct TrainConfig {
     /// `python/uni_mlip_ref.py replay` runs the same steps and compares the losses.
     #[serde(default)]
     pub dump_steps: Option<String>,
+    /// Logs beside `metrics.jsonl`.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// What a run logs besides `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// TensorBoard event files in `<out>/tensorboard/`: every metric of `metrics.jsonl`
+    /// (`train/<key>`, the held-out retrieval as `eval/<score>`), the learning rate included.
+    pub tensorboard: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { tensorboard: true }
+    }
 }
 
 /// Where the batches come from.

@@ -11,8 +11,8 @@ mod run;
 
 pub use bench::{StepBench, StepTimes, bench_step};
 pub use config::{
-    CheckpointConfig, DataConfig, DeviceConfig, EvalConfig, I2i, LossConfig, OptimConfig,
-    TrainConfig,
+    CheckpointConfig, DataConfig, DeviceConfig, EvalConfig, I2i, LogConfig, LossConfig,
+    OptimConfig, TrainConfig,
 };
 pub use eval::Retrieval;
 pub use progress::{Silent, StepProgress};

@@ -137,7 +137,7 @@ pub fn train(
         crate::trained::write_run_info(&store, &run.config, &cfg.tokenizer, given)?;
     }
     let mut metrics = match lead {
-        true => Some(Metrics::open(&store, step)?),
+        true => Some(Metrics::open(&store, step, cfg.log.tensorboard)?),
         false => None,
     };
     let bar: &dyn StepProgress = if lead { progress } else { &Silent };

@@ -2,6 +2,7 @@
 //! table per run.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -49,9 +50,32 @@ fn load(m: &ModelArgs) -> anyhow::Result<Trained> {
     })
 }
 
-/// Prints the result (JSON or the table) and writes both under --out.
+/// The optimiser step of the checkpoint the weights came from (`…/step-NNNNNNNN/…`), else 0.
+fn checkpoint_step(weights: &str) -> i64 {
+    weights
+        .split('/')
+        .filter_map(|part| part.strip_prefix("step-"))
+        .filter_map(|n| n.parse().ok())
+        .next_back()
+        .unwrap_or(0)
+}
+
+/// The result's numbers as TensorBoard scalars `eval/<stem>/<field>` at the checkpoint's step,
+/// in `<dir>/tensorboard/`.
+fn write_events<T: Serialize>(dir: &Path, stem: &str, result: &T, step: i64) -> anyhow::Result<()> {
+    let mut values = Vec::new();
+    let v = serde_json::to_value(result)?;
+    unimlip_trainer::tensorboard::scalars(&format!("eval/{stem}"), &v, &mut values);
+    let mut w = unimlip_trainer::tensorboard::EventWriter::create(&dir.join("tensorboard"))?;
+    w.write(step, &values)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Prints the result (JSON or the table) and writes both under --out (and, unless
+/// --no-tensorboard, its numbers as TensorBoard scalars).
 fn report<T: Serialize>(
-    m: &ModelArgs,
+    (m, t): (&ModelArgs, &Trained),
     stem: &str,
     result: &T,
     table: &str,
@@ -63,6 +87,9 @@ fn report<T: Serialize>(
         let stem = stem.replace([':', '/'], "-");
         std::fs::write(dir.join(format!("{stem}.json")), &json)?;
         std::fs::write(dir.join(format!("{stem}.md")), table)?;
+        if !m.no_tensorboard {
+            write_events(dir, &stem, result, checkpoint_step(&t.weights))?;
+        }
     }
     if m.json {
         writeln!(out, "{}", serde_json::to_string(result)?)?;
@@ -83,7 +110,7 @@ pub fn retrieval(a: RetrievalArgs, out: &mut dyn Write) -> anyhow::Result<ExitCo
     let r = unimlip_evaluation::retrieval(&t, &job, unimlip_trainer::device())?;
     let stem = format!("retrieval-{}-{}", r.dataset, r.split);
     report(
-        &a.model,
+        (&a.model, &t),
         &stem,
         &r,
         &retrieval_table(std::slice::from_ref(&r)),
@@ -112,7 +139,7 @@ pub fn classify(a: ClassifyArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode
     let r = unimlip_evaluation::classify(&mut t, &job, unimlip_trainer::device())?;
     let stem = format!("classify-{}-{}-{}", r.dataset, r.split, a.mode);
     report(
-        &a.model,
+        (&a.model, &t),
         &stem,
         &r,
         &classify_table(std::slice::from_ref(&r)),
@@ -149,7 +176,7 @@ pub fn vqa(a: VqaArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let r = unimlip_evaluation::vqa(&mut t, &job, unimlip_trainer::device())?;
     let stem = format!("vqa-{}", r.dataset);
     report(
-        &a.model,
+        (&a.model, &t),
         &stem,
         &r,
         &vqa_table(std::slice::from_ref(&r)),
