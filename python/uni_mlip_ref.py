@@ -9,6 +9,11 @@ blocks for the fusion, SLIP's SimCLR head and loss, torchvision's drop_block2d),
     uni_mlip_ref.py checkpoint OUT.pt [--seed S]
         writes a PMC-CLIP-style checkpoint of the same random `tiny` model (DDP `module.` prefix,
         num_batches_tracked, position_ids, optimiser state), for testing the converter
+    uni_mlip_ref.py load-pmc CKPT.pt INPUTS OUT [--model M]
+        loads a checkpoint as PMC-CLIP's main.py `--resume` does (torch.load, `module.` stripped,
+        a strict load_state_dict into a model with PMC-CLIP's modules and buffers, its AdamW
+        groups loading the checkpoint's optimiser state) and writes this reference's outputs on
+        INPUTS (the SimCLR loss only where the checkpoint has the SimCLR head)
     uni_mlip_ref.py compare EXPECTED GOT
         prints the max |difference| per tensor and fails above 1e-5 (features) / 1e-4 (losses)
     uni_mlip_ref.py init-stats tiny|rn50-pubmedbert OUT.json [--seed S]
@@ -340,18 +345,20 @@ def forward(model, x):
     dropped = F.normalize(model.visual.attnpool(drop_block2d(layer4, 0.5, 3, x["dropblock_noise"])), dim=-1)
     keep = x["text_dropout_mask"].to(projected.dtype)
     text_dropped = F.normalize(projected * keep / 0.25, dim=-1)
-    za = model.image_mlp(model.visual.attnpool(model.visual.trunk(x["view_a"])))
-    zb = model.image_mlp(model.visual.attnpool(model.visual.trunk(x["view_b"])))
     v = logprobs.shape[-1]
-    return {
+    out = {
         "image_features": image, "text_features": text, "layer4": layer4,
         "fusion_out": fused, "mlm_logprobs": logprobs,
         "loss_itc": itc(image, text, model.logit_scale),
         "loss_itc_img": itc(dropped, text, model.logit_scale),
         "loss_itc_txt": itc(image, text_dropped, model.logit_scale),
-        "loss_i2i": simclr(za, zb),
         "loss_mlm": F.nll_loss(logprobs.reshape(-1, v), x["mlm_labels"].reshape(-1), ignore_index=0),
     }
+    if hasattr(model, "image_mlp"):
+        za = model.image_mlp(model.visual.attnpool(model.visual.trunk(x["view_a"])))
+        zb = model.image_mlp(model.visual.attnpool(model.visual.trunk(x["view_b"])))
+        out["loss_i2i"] = simclr(za, zb)
+    return out
 
 
 def randomise(model, g):
@@ -518,6 +525,33 @@ def pmc_checkpoint(model, path):
     torch.save({"epoch": 1, "name": "tiny", "state_dict": state, "optimizer": opt.state_dict()}, path)
 
 
+def load_pmc(path, c):
+    """PMC-CLIP's main.py `--resume` on one process: the checkpoint must have `epoch`, its
+    `state_dict` loses `module.` and loads strictly into PMC-CLIP's modules (no SimCLR head
+    unless the checkpoint has one; BERT's position_ids and BatchNorm's num_batches_tracked
+    buffers), and its optimiser state loads into AdamW over PMC-CLIP's two groups."""
+    ckpt = torch.load(path, map_location="cpu")
+    if "epoch" not in ckpt:
+        sys.exit(f"{path}: no `epoch`: PMC-CLIP's --resume would load it as a bare state_dict")
+    sd = ckpt["state_dict"]
+    if next(iter(sd.items()))[0].startswith("module"):
+        sd = {k[len("module."):]: v for k, v in sd.items()}
+    model = UniMlip(c)
+    if not any(k.startswith("image_mlp.") for k in sd):
+        del model.image_mlp
+    model.text_encoder.embeddings.register_buffer(
+        "position_ids", torch.arange(c["max_positions"])[None])
+    model.load_state_dict(sd)
+    exclude = lambda n, p: p.ndim < 2 or "bn" in n or "ln" in n or "bias" in n or "logit_scale" in n
+    named = list(model.named_parameters())
+    optimizer = torch.optim.AdamW([
+        {"params": [p for n, p in named if exclude(n, p)], "weight_decay": 0.0},
+        {"params": [p for n, p in named if not exclude(n, p)], "weight_decay": 0.2},
+    ], lr=5e-4)
+    optimizer.load_state_dict(ckpt["optimizer"])
+    return model
+
+
 def main(argv):
     if len(argv) >= 3 and argv[1] == "checkpoint":
         model, _ = seeded_model(argv)
@@ -549,6 +583,10 @@ def main(argv):
         dtype = torch.float64 if "--float64" in argv else torch.float32
         save = argv[argv.index("--save") + 1] if "--save" in argv else None
         replay.main(argv[2], argv[3], argv[4], dtype, save)
+    elif len(argv) >= 5 and argv[1] == "load-pmc":
+        c = model_config(argv[argv.index("--model") + 1] if "--model" in argv else "tiny")
+        model = load_pmc(argv[2], c)
+        st_io.save(forward(model, st_io.load(argv[3])), argv[4])
     elif len(argv) == 4 and argv[1] == "compare":
         compare(argv[2], argv[3])
     else:

@@ -16,6 +16,8 @@ MATURIN_VERSION=1.16.0
 PYTEST_VERSION=9.2.0
 TENSORBOARD_VERSION=2.21.0
 DATASETS_VERSION=5.2.0
+TRANSFORMERS_VERSION=5.25.0
+PLAYWRIGHT_VERSION=1.64.1
 mkdir -p "$CACHE"
 
 say() { printf '[setup] %s\n' "$*" >&2; }
@@ -35,6 +37,9 @@ command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 # libjpeg-turbo (bundled with the turbojpeg crate) builds with cmake and its SIMD code with nasm.
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 command -v nasm >/dev/null 2>&1 || need_apt+=(nasm)
+# Debian's Chromium and Node.js: `inspect --html` pages are tested in a real headless browser.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 # Gloo's headers: the trainer's c10d shim compiles ProcessGroupGloo against them.
 [ -f /usr/include/gloo/config.h ] || need_apt+=(libgloo-dev)
 if [ "${#need_apt[@]}" -gt 0 ]; then
@@ -80,9 +85,11 @@ if [ ! -f "$("$TORCH_ENV/bin/python" -c 'import sysconfig; print(sysconfig.get_p
 fi
 # maturin builds the Python package (py/) against this environment; pytest runs its tests;
 # TensorBoard reads back the event files the trainer writes; Hugging Face `datasets` (with
-# Pillow) opens the shards as its users would.
+# Pillow) opens the shards as its users would; `transformers` makes the BERT folders that
+# `convert hf-bert` is tested on (random weights, no download).
 TOOLS=("maturin==$MATURIN_VERSION" "pytest==$PYTEST_VERSION" "tensorboard==$TENSORBOARD_VERSION"
-       "datasets==$DATASETS_VERSION" "pillow==$PILLOW_VERSION")
+       "datasets==$DATASETS_VERSION" "pillow==$PILLOW_VERSION"
+       "transformers==$TRANSFORMERS_VERSION")
 if ! "$TORCH_ENV/bin/python" - "${TOOLS[@]}" <<'PY' 2>/dev/null; then
 import importlib.metadata as m, sys
 sys.exit(any(m.version(n) != v for n, v in (a.split("==") for a in sys.argv[1:])))
@@ -90,6 +97,14 @@ PY
   say "adding ${TOOLS[*]} to $TORCH_ENV"
   "$TORCH_ENV/bin/python" -m pip install --quiet --disable-pip-version-check "${TOOLS[@]}"
 fi
+# playwright-core drives that Chromium (it downloads no browser of its own).
+PW_ROOT="$CACHE/node-playwright-core-$PLAYWRIGHT_VERSION"
+if [ ! -f "$PW_ROOT/node_modules/playwright-core/package.json" ]; then
+  say "installing playwright-core $PLAYWRIGHT_VERSION into $PW_ROOT"
+  mkdir -p "$PW_ROOT"
+  npm install --silent --no-audit --no-fund --prefix "$PW_ROOT" "playwright-core@$PLAYWRIGHT_VERSION" >/dev/null
+fi
+
 TORCH_LIB="$("$TORCH_ENV/bin/python" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
 
 RUST_KEY="$(rustc --version | awk '{print $2}')"
@@ -99,6 +114,8 @@ export UNIMLIP_S3S_FS="$S3S_ROOT/bin/s3s-fs"
 export UNIMLIP_PYTHON="$PY_ENV/bin/python"
 export CARGO_TARGET_DIR="\${CARGO_TARGET_DIR:-$CACHE/target-rust-$RUST_KEY}"
 export UNIMLIP_TORCH_PYTHON="$TORCH_ENV/bin/python"
+export UNIMLIP_PLAYWRIGHT="$PW_ROOT/node_modules/playwright-core"
+export UNIMLIP_CHROMIUM="$(command -v chromium)"
 export LIBTORCH_USE_PYTORCH=1
 export VIRTUAL_ENV="$TORCH_ENV"
 export PATH="$TORCH_ENV/bin:\$PATH"

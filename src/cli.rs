@@ -34,6 +34,9 @@ pub enum Command {
     /// Convert published checkpoints.
     #[command(subcommand)]
     Convert(ConvertCommand),
+    /// Write trained weights for other tools (PMC-CLIP's code, safetensors).
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Downstream evaluation of a trained model.
     #[command(subcommand)]
     Eval(EvalCommand),
@@ -274,6 +277,53 @@ pub struct ForwardArgs {
 pub enum ConvertCommand {
     /// A PMC-CLIP checkpoint.pt to safetensors with the model's names (needs Python with torch).
     PmcClip(ConvertArgs),
+    /// A Hugging Face BERT folder (PubMedBERT) to the text tower's `text_encoder.*` tensors, with
+    /// its tokenizer and a model TOML beside them.
+    HfBert(HfBertArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HfBertArgs {
+    /// The folder `save_pretrained` wrote: config.json, model.safetensors or pytorch_model.bin,
+    /// vocab.txt.
+    pub dir: std::path::PathBuf,
+    /// The safetensors file to write; `<stem>.model.toml` and `<stem>.vocab.txt` go beside it.
+    pub output: std::path::PathBuf,
+    /// The model whose image side the written model TOML keeps (its text tower becomes the
+    /// folder's).
+    #[arg(long, default_value = "rn50-pubmedbert")]
+    pub model: String,
+    /// Python with torch, to read a pytorch_model.bin (default: $UNIMLIP_TORCH_PYTHON, else
+    /// python3).
+    #[arg(long)]
+    pub python: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// A checkpoint PMC-CLIP's code loads (`torch.load`, then `state_dict` with `module.`
+    /// names, as its released checkpoint.pt); needs Python with torch.
+    PmcClip(ExportArgs),
+    /// The plain tensors, with the model's names, as one safetensors file.
+    Safetensors(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A run folder or URL (its newest checkpoint), or a weights file (safetensors).
+    pub input: String,
+    /// The file to write.
+    pub output: std::path::PathBuf,
+    /// Model preset or TOML, when the input is a weights file (a run records its own).
+    #[arg(long)]
+    pub config: Option<String>,
+    /// Keep the SimCLR head (`image_mlp.*`), which PMC-CLIP's model does not have: its strict
+    /// `load_state_dict` refuses it (pmc-clip only; safetensors always keeps it).
+    #[arg(long)]
+    pub ssl_head: bool,
+    /// Python with torch (default: $UNIMLIP_TORCH_PYTHON, else python3).
+    #[arg(long)]
+    pub python: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -532,6 +582,13 @@ pub struct InspectArgs {
     /// Folder for --sample's PNG files and samples.json.
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,
+    /// Write a static page to look at the dataset (index.html and thumbs/) into this folder:
+    /// the summary, counts per split, sampled thumbnails with their text, the quarantine table.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["sample", "json", "verify"])]
+    pub html: Option<std::path::PathBuf>,
+    /// Rows sampled per split for --html's grid.
+    #[arg(long, value_name = "N", default_value_t = 12, requires = "html")]
+    pub thumbnails: usize,
     #[command(flatten)]
     pub loader: LoaderArgs,
 }

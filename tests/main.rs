@@ -17,6 +17,8 @@ mod ingest_local;
 mod loader;
 /// MIMIC-CXR, CheXpert, NIH, VQA-RAD and SLAKE from their published layouts.
 mod more_datasets;
+/// `inspect --html`: the dataset page in headless Chromium.
+mod page;
 /// Training step by step against the PyTorch reference on the same batches and draws.
 mod parity;
 /// Scale-out ingest: parts in separate processes, then one commit.
@@ -34,3 +36,5 @@ mod splits;
 mod train;
 /// `inspect --verify` catches a shard altered by one byte.
 mod verify;
+/// Weights in and out: Hugging Face BERT folders, PMC-CLIP checkpoints, plain safetensors.
+mod weights;

@@ -16,6 +16,19 @@ pub fn run(a: InspectArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     }
     let store = Store::open_existing(&a.url)?;
     let m = Manifest::load(&store).with_context(|| format!("cannot inspect {}", store.url()))?;
+    if let Some(dir) = &a.html {
+        let page = super::page::write(&store, &m, dir, a.thumbnails)?;
+        writeln!(
+            out,
+            "wrote {}: {} thumbnails from {} splits, {} quarantine rows ({} with a thumbnail)",
+            dir.join("index.html").display(),
+            page.thumbnails,
+            m.splits.len(),
+            page.quarantine_rows,
+            page.quarantine_thumbnails
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let verified = if a.verify {
         Some(verify_dataset(&store, &m))
     } else {

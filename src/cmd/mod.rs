@@ -4,6 +4,7 @@ mod bench;
 mod ingest;
 mod inspect;
 mod loader;
+mod page;
 mod splits;
 mod synth;
 

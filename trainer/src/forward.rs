@@ -6,7 +6,8 @@
 //! `mlm_input_ids` (the masked caption for the fusion, default `input_ids`), `mlm_labels`,
 //! `dropblock_noise` (DropBlock seeds `[B, C, h−2, w−2]`), `text_dropout_mask` (keep-mask
 //! `[B, E]`), `view_a`, `view_b` (SimCLR views). Outputs: `image_features`, `text_features`
-//! (L2-normalised), `layer4`, `fusion_out`, `mlm_logprobs`, and `loss_itc`, `loss_itc_img`,
+//! (L2-normalised), `text_cls` (the text tower's `[CLS]` state, before the projection: what
+//! Hugging Face's `BertModel` returns as `last_hidden_state[:, 0]`), `layer4`, `fusion_out`, `mlm_logprobs`, and `loss_itc`, `loss_itc_img`,
 //! `loss_itc_txt`, `loss_i2i`, `loss_mlm` (each only when its inputs are there).
 
 use std::collections::HashMap;
@@ -47,6 +48,7 @@ pub fn forward(
             ),
             ("image_features".into(), image.shallow_clone()),
             ("text_features".into(), t.shallow_clone()),
+            ("text_cls".into(), text.states.select(1, 0)),
             ("layer4".into(), layer4.shallow_clone()),
             ("fusion_out".into(), fused),
         ];

@@ -17,7 +17,8 @@
 //! - **Training**: [`train`] a [`TrainConfig`] with [`RunOptions`], reporting to a
 //!   [`StepProgress`]; [`Retrieval`] is its held-out score; [`bench_step`] times one step.
 //! - **Checkpoints**: [`checkpoint`] (save, latest, load), [`Trained`] (a run folder or weight
-//!   files with their model and tokenizer, for evaluation).
+//!   files with their model and tokenizer, for evaluation); [`hf`] reads a Hugging Face BERT
+//!   folder into the text tower (`convert hf-bert`, `init_text`).
 //! - **Distributed**: [`dist`] (c10d groups and collectives, torchrun's environment).
 //! - **Input**: [`images_to_device`] (uint8 → normalised tensors), [`device`], and
 //!   [`ThreadPlan`] (the loader's threads from the cores free now), [`layout`] (the CUDA
@@ -28,6 +29,7 @@ pub mod checkpoint;
 pub mod dist;
 mod error;
 mod forward;
+pub mod hf;
 mod input;
 pub mod layout;
 pub mod losses;

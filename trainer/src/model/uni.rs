@@ -63,6 +63,11 @@ impl ModelConfig {
         Self::from_toml(&text).map_err(|e| format!("{name_or_path}: {e}"))
     }
 
+    /// The config as a model TOML that [`ModelConfig::load`] reads back.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a model config serialises")
+    }
+
     /// Parses a TOML model config.
     pub fn from_toml(text: &str) -> Result<ModelConfig, String> {
         let c: ModelConfig = toml::from_str(text).map_err(|e| e.message().to_string())?;

@@ -43,6 +43,11 @@ pub struct TrainConfig {
     /// Optional start weights (safetensors with PMC-CLIP names, e.g. a converted checkpoint).
     #[serde(default)]
     pub init: Option<String>,
+    /// Optional start of the text tower alone, after `init`: a Hugging Face BERT folder
+    /// (`config.json`, `model.safetensors`), as PMC-CLIP starts from PubMedBERT, or a file
+    /// `unimlip convert hf-bert` wrote. The model's `[text]` must have the folder's shape.
+    #[serde(default)]
+    pub init_text: Option<String>,
     /// Input.
     pub data: DataConfig,
     /// Optimiser and schedule.
@@ -365,8 +370,8 @@ pub struct EvalConfig {
 }
 
 impl TrainConfig {
-    /// Reads a config file; relative `model`, `tokenizer` and `init` paths are taken from the
-    /// file's folder.
+    /// Reads a config file; relative `model`, `tokenizer`, `init` and `init_text` paths are
+    /// taken from the file's folder.
     pub fn load(path: &Path) -> Result<TrainConfig, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
@@ -385,6 +390,7 @@ impl TrainConfig {
         }
         c.tokenizer = rel(&c.tokenizer);
         c.init = c.init.as_deref().map(rel);
+        c.init_text = c.init_text.as_deref().map(rel);
         c.check().map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(c)
     }

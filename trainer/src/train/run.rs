@@ -219,6 +219,9 @@ impl<'a> Run<'a> {
         if let Some(init) = &cfg.init {
             load_init(&mut vs, init)?;
         }
+        if let Some(text) = &cfg.init_text {
+            crate::hf::load_init_text(&mut vs, text)?;
+        }
         crate::layout::apply(&cfg.device, device, &vs)?;
         let opt = AdamW::new(&vs, cfg.optim.adamw());
         let side = mc.vision.image_size as u32;

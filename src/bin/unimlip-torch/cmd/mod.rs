@@ -5,6 +5,7 @@ mod bench;
 mod convert;
 mod demo;
 mod eval;
+mod export;
 mod forward;
 mod report;
 mod tokenizer;
@@ -14,7 +15,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use unimlip::cli::{
-    BenchCommand, Cli, Command, ConvertCommand, EvalCommand, ModelCommand, TokenizerCommand,
+    BenchCommand, Cli, Command, ConvertCommand, EvalCommand, ExportCommand, ModelCommand,
+    TokenizerCommand,
 };
 
 /// Runs any command (the `unimlip-torch` binary).
@@ -25,6 +27,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::Tokenizer(TokenizerCommand::Train(a)) => tokenizer::train(a, out),
         Command::Model(ModelCommand::Forward(a)) => forward::run(a, out),
         Command::Convert(ConvertCommand::PmcClip(a)) => convert::pmc_clip(a, out),
+        Command::Convert(ConvertCommand::HfBert(a)) => convert::hf_bert(a, out),
+        Command::Export(ExportCommand::PmcClip(a)) => export::pmc_clip(a, out),
+        Command::Export(ExportCommand::Safetensors(a)) => export::safetensors(a, out),
         Command::Eval(EvalCommand::Retrieval(a)) => eval::retrieval(a, out),
         Command::Eval(EvalCommand::Classify(a)) => eval::classify(a, out),
         Command::Eval(EvalCommand::Vqa(a)) => eval::vqa(a, out),
