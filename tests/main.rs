@@ -25,6 +25,8 @@ mod parity;
 mod partition;
 /// The shards open in pyarrow with the v1 columns and the expected values.
 mod pyarrow;
+/// Reliability: byte-order marks, tampered caches, stalled stores, damaged datasets, leases.
+mod reliability;
 /// An ingest killed mid-run, then re-run, ends with the same shards.
 mod resume;
 /// The same ingest on a real S3 server on loopback (s3s-fs).

@@ -30,6 +30,23 @@ pub enum Source {
     Remote(Store),
 }
 
+/// The UTF-8 byte-order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Moves a buffered reader past a leading UTF-8 byte-order mark, if its first buffer starts
+/// with one (a buffer of a file or an object's first chunk holds far more than three bytes).
+pub fn skip_bom<R: BufRead>(mut r: R) -> std::io::Result<R> {
+    if r.fill_buf()?.starts_with(BOM) {
+        r.consume(BOM.len());
+    }
+    Ok(r)
+}
+
+/// Bytes of a text file without a leading UTF-8 byte-order mark.
+pub fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(BOM).unwrap_or(bytes)
+}
+
 /// Checks a relative path lexically: no root, no `..`, no empty name.
 pub fn is_contained(rel: &str) -> bool {
     let p = Path::new(rel);
@@ -82,7 +99,9 @@ impl Source {
         }
     }
 
-    /// A buffered streaming reader over a metadata file.
+    /// A buffered streaming reader over a metadata file, past a leading UTF-8 byte-order mark
+    /// (which spreadsheet tools on Windows put first and which would otherwise become part of
+    /// the first id or header).
     pub fn lines(&self, rel: &str) -> Result<Box<dyn BufRead + Send>> {
         let inner: Box<dyn Read + Send> = match self {
             Source::Local(root) => {
@@ -91,7 +110,8 @@ impl Source {
             }
             Source::Remote(s) => s.reader(rel)?,
         };
-        Ok(Box::new(BufReader::with_capacity(1 << 20, inner)))
+        let reader = BufReader::with_capacity(1 << 20, inner);
+        Ok(Box::new(skip_bom(reader).map_err(|e| Error::read(rel, e))?))
     }
 
     /// Reads an image file, refusing paths that leave the root.
@@ -191,6 +211,20 @@ fn fetch_local(root: &Path, rel: &str) -> Fetch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_leading_byte_order_mark_is_skipped_and_nothing_else() {
+        let read = |b: &[u8]| {
+            let mut out = String::new();
+            skip_bom(b).unwrap().read_to_string(&mut out).unwrap();
+            out
+        };
+        assert_eq!(read(b"\xEF\xBB\xBFid,caption"), "id,caption");
+        assert_eq!(read(b"id,caption"), "id,caption");
+        assert_eq!(read(b""), "");
+        assert_eq!(read("é\u{feff}".as_bytes()), "é\u{feff}");
+        assert_eq!(strip_bom(b"\xEF\xBB\xBF{}"), b"{}");
+    }
 
     #[test]
     fn containment_is_lexical_and_strict() {

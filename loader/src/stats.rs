@@ -24,6 +24,9 @@ pub struct Stats {
     pub cache_hits: AtomicU64,
     /// Shards downloaded into the local cache.
     pub cache_misses: AtomicU64,
+    /// Cached shards found damaged (a row group, the footer or the whole file not matching the
+    /// manifest), evicted and fetched again.
+    pub cache_corrupt: AtomicU64,
     /// Storage reads retried after a transient error.
     pub retries: AtomicU64,
     /// Samples delivered.
@@ -55,6 +58,7 @@ impl Default for Stats {
             verify_ns: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
+            cache_corrupt: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             samples: AtomicU64::new(0),
             decode_ns: AtomicU64::new(0),
@@ -95,6 +99,8 @@ pub struct Summary {
     pub cache_hits: u64,
     /// Shards downloaded into the local cache.
     pub cache_misses: u64,
+    /// Cached shards found damaged, evicted and fetched again.
+    pub cache_corrupt: u64,
     /// Storage reads retried.
     pub retries: u64,
     /// Mean decode time per sample, one thread (ms).
@@ -138,6 +144,7 @@ impl Stats {
             verify_s: g(&self.verify_ns) as f64 / 1e9,
             cache_hits: g(&self.cache_hits),
             cache_misses: g(&self.cache_misses),
+            cache_corrupt: g(&self.cache_corrupt),
             retries: g(&self.retries),
             decode_ms_per_sample: per_sample(g(&self.decode_ns)),
             augment_ms_per_sample: per_sample(g(&self.augment_ns)),
@@ -167,8 +174,12 @@ impl std::fmt::Display for Summary {
         )?;
         writeln!(
             f,
-            "verify    {} shards hashed in {:.2} s; cache {} hits, {} downloads",
-            self.shards_verified, self.verify_s, self.cache_hits, self.cache_misses
+            "verify    {} shards hashed in {:.2} s; cache {} hits, {} downloads, {} damaged and replaced",
+            self.shards_verified,
+            self.verify_s,
+            self.cache_hits,
+            self.cache_misses,
+            self.cache_corrupt
         )?;
         writeln!(
             f,

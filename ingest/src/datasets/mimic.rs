@@ -231,7 +231,7 @@ impl Ctx {
             extra.insert("report".into(), json!(null));
             return;
         };
-        let text = String::from_utf8_lossy(&bytes);
+        let text = String::from_utf8_lossy(crate::source::strip_bom(&bytes));
         let s = sections(&text);
         r.caption = s.caption();
         extra.insert("report".into(), json!({"path": rel, "findings": s.findings, "impression": s.impression, "last_paragraph": s.last_paragraph}));

@@ -110,7 +110,7 @@ impl DatasetReader for Slake {
             if let Fetch::Bytes(b) = src.fetch(&format!("{root}imgs/{folder}/detection.json")) {
                 extra.insert(
                     "detection".into(),
-                    serde_json::from_slice(&b).unwrap_or(Value::Null),
+                    serde_json::from_slice(crate::source::strip_bom(&b)).unwrap_or(Value::Null),
                 );
             }
             if !gr.fixes.is_empty() {

@@ -34,7 +34,8 @@ impl Table {
     pub fn open(src: &Source, rel: &str) -> Result<Table> {
         let raw = src.lines(rel)?;
         let input: Box<dyn BufRead + Send> = if rel.ends_with(".gz") {
-            Box::new(BufReader::new(flate2::bufread::MultiGzDecoder::new(raw)))
+            let gz = BufReader::new(flate2::bufread::MultiGzDecoder::new(raw));
+            Box::new(crate::source::skip_bom(gz).map_err(|e| Error::read(rel, e))?)
         } else {
             raw
         };

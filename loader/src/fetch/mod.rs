@@ -1,14 +1,15 @@
 //! Fetching row groups from object storage: footers, shard hashes, the cache, retries.
 //!
 //! A block (one row group) is one ranged read covering the columns the loader needs; the
-//! footer of each shard is read once. The first time a shard is touched its bytes are hashed
-//! (streamed, or while downloading it into the cache) and compared with the manifest; no block
-//! of a shard is handed out before that check passes.
+//! footer of each shard is read once. Every byte used is checked against the manifest before a
+//! block is handed out: each row group and the footer against their own hashes (or, for a
+//! manifest without them, the whole shard once), whether read from the store or from the local
+//! cache. A cached copy found damaged is evicted and fetched again, and counted.
 
 mod block;
 mod cache;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -42,8 +43,8 @@ struct ShardState {
     meta: ArrowReaderMetadata,
     /// The cached copy, when the cache is on.
     local: Option<PathBuf>,
-    /// Whether each row group is checked against its own hash when fetched (the manifest has
-    /// block hashes and the whole shard was not hashed).
+    /// Whether each row group is checked against its own hash when read, from the store or
+    /// from the cache (the manifest has block hashes).
     check_blocks: bool,
 }
 
@@ -57,6 +58,8 @@ pub struct Fetcher {
     verify: bool,
     stats: Arc<Stats>,
     shards: Mutex<HashMap<(u32, u32), ShardCell>>,
+    /// Cached files replaced this run after damage was found in them.
+    replaced: tokio::sync::Mutex<HashSet<PathBuf>>,
 }
 
 const ATTEMPTS: u32 = 4;
@@ -76,6 +79,7 @@ impl Fetcher {
             verify,
             stats,
             shards: Mutex::new(HashMap::new()),
+            replaced: Default::default(),
         }
     }
 
@@ -100,23 +104,25 @@ impl Fetcher {
         } else {
             BlockData::byte_range(&state.meta, rg as usize)
         };
-        let bytes = self
-            .read(&src.store, entry, state.local.as_ref(), range.clone())
-            .await?;
-        if state.check_blocks {
-            let want = &entry.row_group_sha256[rg as usize];
-            let t = Instant::now();
-            let (b, w) = (bytes.clone(), want.clone());
-            let ok = tokio::task::spawn_blocking(move || hex::encode(Sha256::digest(&b)) == w)
-                .await
-                .map_err(|e| Error::Worker(e.to_string()))?;
-            Stats::time(&self.stats.verify_ns, t);
-            if !ok {
-                return Err(Error::CorruptShard {
-                    path: entry.path.clone(),
-                    store: src.store.url().to_string(),
-                    reason: format!("row group {rg} does not match its sha256 in the manifest"),
-                });
+        let local = state.local.as_ref();
+        let mut bytes = self.read(&src.store, entry, local, range.clone()).await?;
+        if state.check_blocks && !self.block_ok(entry, rg, &bytes).await? {
+            let damaged = || Error::CorruptShard {
+                path: entry.path.clone(),
+                store: src.store.url().to_string(),
+                reason: format!("row group {rg} does not match its sha256 in the manifest"),
+            };
+            // A damaged cached copy is replaced by the store's (whose every byte is checked on
+            // the way in) and the row group read again; the store's own copy being damaged is
+            // an error.
+            let (Some(path), Some(cache)) = (local, &self.cache) else {
+                return Err(damaged());
+            };
+            self.replace_cached(cache, src, entry, path, &format!("row group {rg}"))
+                .await?;
+            bytes = self.read(&src.store, entry, local, range.clone()).await?;
+            if !self.block_ok(entry, rg, &bytes).await? {
+                return Err(damaged());
             }
         }
         self.stats
@@ -131,6 +137,17 @@ impl Fetcher {
         self.stats.blocks_fetched.fetch_add(1, Relaxed);
         Stats::time(&self.stats.fetch_ns, t0);
         Ok(Arc::new(block))
+    }
+
+    /// Whether a row group's bytes match their hash in the manifest.
+    async fn block_ok(&self, entry: &ShardEntry, rg: u32, bytes: &Bytes) -> Result<bool> {
+        let t = Instant::now();
+        let (b, w) = (bytes.clone(), entry.row_group_sha256[rg as usize].clone());
+        let ok = tokio::task::spawn_blocking(move || hex::encode(Sha256::digest(&b)) == w)
+            .await
+            .map_err(|e| Error::Worker(e.to_string()))?;
+        Stats::time(&self.stats.verify_ns, t);
+        Ok(ok)
     }
 
     async fn shard(&self, source: u32, shard: u32) -> Result<ShardState> {
@@ -148,35 +165,98 @@ impl Fetcher {
 
     async fn open_shard(&self, source: u32, shard: u32) -> Result<ShardState> {
         let (src, entry) = self.entry(source, shard);
-        let local = match &self.cache {
-            Some(cache) => Some(match cache.lookup(entry) {
-                Some(p) => {
-                    self.stats.cache_hits.fetch_add(1, Relaxed);
-                    p
-                }
-                None => self.fill(cache, &src.store, entry).await?.0,
-            }),
-            None => {
-                // With block hashes each row group is checked when fetched, so opening a shard
-                // costs its footer, not a pass over the whole file.
-                if self.verify && !entry.has_block_hashes() {
-                    self.hash_shard(&src.store, entry).await?;
-                }
-                None
+        // With block hashes each row group is checked when read, from the store or from the
+        // cache alike, so opening a shard costs its footer, not a pass over the whole file.
+        let check_blocks = self.verify && entry.has_block_hashes();
+        let Some(cache) = &self.cache else {
+            if self.verify && !check_blocks {
+                self.hash_shard(&src.store, entry).await?;
             }
+            let meta = self.footer(&src.store, entry, None, check_blocks).await?;
+            if check_blocks {
+                self.stats.shards_verified.fetch_add(1, Relaxed);
+            }
+            return Ok(ShardState {
+                meta,
+                local: None,
+                check_blocks,
+            });
         };
-        let check_blocks = self.verify && local.is_none() && entry.has_block_hashes();
-        let meta = self
-            .footer(&src.store, entry, local.as_ref(), check_blocks)
-            .await?;
-        if check_blocks {
-            self.stats.shards_verified.fetch_add(1, Relaxed);
-        }
+        let (local, fresh) = match cache.lookup(entry) {
+            Some(p) => {
+                self.stats.cache_hits.fetch_add(1, Relaxed);
+                (p, false)
+            }
+            None => (self.fill(cache, &src.store, entry).await?.0, true),
+        };
+        let meta = match self
+            .open_cached(entry, src, &local, check_blocks, fresh)
+            .await
+        {
+            Ok(meta) => meta,
+            Err(e @ Error::CorruptShard { .. }) if !fresh => {
+                self.replace_cached(cache, src, entry, &local, &e.to_string())
+                    .await?;
+                self.footer(&src.store, entry, Some(&local), check_blocks)
+                    .await?
+            }
+            Err(e) => return Err(e),
+        };
         Ok(ShardState {
             meta,
-            local,
+            local: Some(local),
             check_blocks,
         })
+    }
+
+    /// The footer of a cached shard, checked as one read from the store: against its hash when
+    /// the manifest has block hashes, else (older manifests) the whole file once, unless it was
+    /// just downloaded (and hashed on the way in).
+    async fn open_cached(
+        &self,
+        entry: &ShardEntry,
+        src: &SourceHandle,
+        local: &PathBuf,
+        check_blocks: bool,
+        fresh: bool,
+    ) -> Result<ArrowReaderMetadata> {
+        if self.verify && !check_blocks && !fresh {
+            let t0 = Instant::now();
+            let path = local.clone();
+            let (size, sha) = tokio::task::spawn_blocking(move || hash_file(&path))
+                .await
+                .map_err(|e| Error::Worker(e.to_string()))??;
+            Stats::time(&self.stats.verify_ns, t0);
+            cache::check(&src.store, entry, size, &sha)?;
+            self.stats.shards_verified.fetch_add(1, Relaxed);
+        }
+        self.footer(&src.store, entry, Some(local), check_blocks)
+            .await
+    }
+
+    /// Evicts a damaged cached shard and downloads it again (once per shard and run: a second
+    /// reader that finds the same damage reads the new copy); counted and logged.
+    async fn replace_cached(
+        &self,
+        cache: &Cache,
+        src: &SourceHandle,
+        entry: &ShardEntry,
+        path: &PathBuf,
+        what: &str,
+    ) -> Result<()> {
+        let mut replaced = self.replaced.lock().await;
+        if !replaced.insert(path.clone()) {
+            return Ok(());
+        }
+        tracing::warn!(
+            "the cached copy of {}/{} is damaged ({what}): evicted, fetching it again",
+            src.store.url(),
+            entry.path
+        );
+        self.stats.cache_corrupt.fetch_add(1, Relaxed);
+        let _ = std::fs::remove_file(path);
+        self.fill(cache, &src.store, entry).await?;
+        Ok(())
     }
 
     async fn hash_shard(&self, store: &Store, entry: &ShardEntry) -> Result<()> {
