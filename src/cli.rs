@@ -8,6 +8,17 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// The I/O budget in seconds: how long one storage operation, retries included, may take
+    /// before the command fails with one line (default 120; also UNIMLIP_IO_TIMEOUT).
+    #[arg(long, global = true, value_name = "SECS", value_parser = positive_secs)]
+    pub io_timeout: Option<f64>,
+}
+
+fn positive_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a number of seconds in (0, 86400]")),
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,7 +1,7 @@
 //! What both binaries do around a command: the allocator, argument parsing, logging, and the
 //! one-line error.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -17,7 +17,11 @@ pub type Runner = fn(crate::cli::Cli, &mut dyn Write) -> anyhow::Result<ExitCode
 /// Parses the command line, sets up logging, runs the command and prints any error as one line.
 pub fn main_with(run: Runner) -> ExitCode {
     let args = crate::cli::Cli::parse();
+    if let Some(secs) = args.io_timeout {
+        unimlip_shards::set_io_timeout(std::time::Duration::from_secs_f64(secs));
+    }
     tracing_subscriber::fmt()
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("UNIMLIP_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),

@@ -141,3 +141,127 @@ fn a_tampered_cache_is_never_served() {
     assert_eq!(third["stages"]["cache_corrupt"], 1, "{}", third["stages"]);
     assert_eq!(std::fs::read(&files[2]).unwrap(), pristine[2]);
 }
+
+/// Waits for a child up to `limit`; kills it and fails the test when it runs longer.
+fn wait_for(
+    mut child: std::process::Child,
+    limit: std::time::Duration,
+) -> (std::process::ExitStatus, String) {
+    let t0 = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            return (status, err);
+        }
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            panic!("still running after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_stalled_store_fails_the_loader_and_ingest_within_the_io_budget() {
+    use crate::s3::S3Server;
+    let Some(s3) = S3Server::start() else { return };
+    s3.bucket("stall");
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    synth("roco", &src, 150, 4);
+    s3.ok(&ingest_args(
+        "roco",
+        src.to_str().unwrap(),
+        "s3://stall/roco",
+    ));
+    let spawn = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(bin());
+        cmd.args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in s3.env() {
+            cmd.env(k, v);
+        }
+        cmd.spawn().unwrap()
+    };
+    let stream = spawn(&[
+        "bench",
+        "loader",
+        "--data",
+        "s3://stall/roco",
+        "--samples",
+        "100000000",
+        "--batch-size",
+        "8",
+        "--io-timeout",
+        "3",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    s3.signal("-STOP");
+    let t0 = std::time::Instant::now();
+    let (status, err) = wait_for(stream, std::time::Duration::from_secs(60));
+    let took = t0.elapsed().as_secs_f64();
+    assert!(!status.success(), "{err}");
+    assert!(took < 20.0, "the loader took {took:.1} s to give up: {err}");
+    assert!(err.contains("I/O budget of 3 s"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    // An ingest into the stalled store gives up within its budget too.
+    let t0 = std::time::Instant::now();
+    let ingest = spawn(&[
+        "ingest",
+        "--dataset",
+        "roco",
+        "--src",
+        src.to_str().unwrap(),
+        "--out",
+        "s3://stall/other",
+        "--io-timeout",
+        "2",
+    ]);
+    let (status, err) = wait_for(ingest, std::time::Duration::from_secs(60));
+    assert!(
+        !status.success() && err.contains("I/O budget of 2 s"),
+        "{err}"
+    );
+    assert!(t0.elapsed().as_secs_f64() < 15.0, "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    // Continued, the store serves again.
+    s3.signal("-CONT");
+    let out = s3.ok(&[
+        "bench",
+        "loader",
+        "--data",
+        "s3://stall/roco",
+        "--batch-size",
+        "8",
+        "--json",
+    ]);
+    assert!(json(&out)["samples"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn a_malformed_endpoint_is_one_line_not_a_panic() {
+    for ep in ["not-a-url", "http://", "ftp://host:1"] {
+        for args in [
+            vec!["inspect", "s3://bkt/x"],
+            vec![
+                "ingest",
+                "--dataset",
+                "roco",
+                "--src",
+                "/nonexistent-src",
+                "--out",
+                "s3://bkt/x",
+            ],
+            vec!["bench", "loader", "--data", "s3://bkt/x"],
+        ] {
+            let r = run_env(&args, &[("AWS_ENDPOINT_URL", ep)]);
+            assert_eq!(r.code, Some(1), "{args:?} with {ep}: {}", r.stderr);
+            assert!(r.stderr.contains("AWS_ENDPOINT_URL"), "{}", r.stderr);
+            assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+        }
+    }
+}

@@ -4,18 +4,18 @@ use std::time::{Duration, Instant};
 
 use crate::util::*;
 
-const KEY_ID: &str = "unimlip-test-key";
-const SECRET: &str = "unimlip-test-secret-never-printed";
+pub(crate) const KEY_ID: &str = "unimlip-test-key";
+pub(crate) const SECRET: &str = "unimlip-test-secret-never-printed";
 
 /// A real S3 server (s3s-fs) on a free loopback port, stopped on drop.
-struct S3Server {
+pub(crate) struct S3Server {
     child: Child,
     endpoint: String,
     root: tempfile::TempDir,
 }
 
 impl S3Server {
-    fn start() -> Option<S3Server> {
+    pub(crate) fn start() -> Option<S3Server> {
         let exe = std::env::var("UNIMLIP_S3S_FS")
             .ok()
             .filter(|p| std::path::Path::new(p).exists());
@@ -57,13 +57,13 @@ impl S3Server {
         })
     }
 
-    fn bucket(&self, name: &str) -> std::path::PathBuf {
+    pub(crate) fn bucket(&self, name: &str) -> std::path::PathBuf {
         let p = self.root.path().join(name);
         std::fs::create_dir_all(&p).unwrap();
         p
     }
 
-    fn env(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("AWS_ACCESS_KEY_ID", KEY_ID.to_string()),
             ("AWS_SECRET_ACCESS_KEY", SECRET.to_string()),
@@ -72,7 +72,7 @@ impl S3Server {
         ]
     }
 
-    fn run_env(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
+    pub(crate) fn run_env(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
         let env = self.env();
         let mut pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         pairs.extend_from_slice(extra);
@@ -84,19 +84,32 @@ impl S3Server {
         r
     }
 
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         self.ok_env(args, &[])
     }
 
-    fn ok_env(&self, args: &[&str], extra: &[(&str, &str)]) -> String {
+    pub(crate) fn ok_env(&self, args: &[&str], extra: &[(&str, &str)]) -> String {
         let r = self.run_env(args, extra);
         assert!(r.ok, "unimlip {args:?} failed:\n{}\n{}", r.stdout, r.stderr);
         r.stdout
     }
 }
 
+impl S3Server {
+    /// Stops (SIGSTOP) or continues (SIGCONT) the server process: a stalled store.
+    pub(crate) fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+}
+
 impl Drop for S3Server {
     fn drop(&mut self) {
+        self.signal("-CONT");
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -50,6 +50,10 @@ pub enum Error {
         /// The I/O error.
         cause: std::io::Error,
     },
+    /// The store stopped answering: an earlier read of this loader spent the whole I/O budget,
+    /// so the reads queued behind it fail at once instead of each waiting out its own.
+    #[error("{0}")]
+    Unavailable(String),
     /// A worker thread stopped unexpectedly.
     #[error("loader worker stopped: {0}")]
     Worker(String),

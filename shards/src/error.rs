@@ -23,6 +23,20 @@ pub enum Error {
         /// The underlying object-store error (in the message, so one line says it all).
         cause: object_store::Error,
     },
+    /// A storage operation got no answer within the I/O budget, retries included.
+    #[error(
+        "{op} `{path}`: no answer from the store within the I/O budget of {budget_s} s (retries included; --io-timeout or UNIMLIP_IO_TIMEOUT sets it): {cause}"
+    )]
+    Timeout {
+        /// The operation (`get`, `put`, `list`, ...).
+        op: &'static str,
+        /// The object path relative to the store root.
+        path: String,
+        /// The budget in seconds.
+        budget_s: f64,
+        /// The innermost cause, one line.
+        cause: String,
+    },
     /// An object that must exist does not.
     #[error("`{path}` not found in {store}")]
     NotFound {

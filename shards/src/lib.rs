@@ -39,7 +39,10 @@ pub use quarantine::{QuarantineEntry, decode_quarantine, encode_quarantine};
 pub use record::{ImageFormat, ImageInfo, QaItem, Record};
 pub use scan::{MetaRow, scan_meta};
 pub use schema::{QA_FIELDS, SCHEMA_VERSION, col, schema};
-pub use store::{Listed, MULTIPART_THRESHOLD_ENV, Store, redact_url};
+pub use store::{
+    DEFAULT_IO_TIMEOUT, IO_TIMEOUT_ENV, Listed, MULTIPART_THRESHOLD_ENV, Store, io_timeout,
+    redact_url, set_io_timeout,
+};
 pub use verify::{
     Verified, fetch_verified, read_shard, sha256_hex, verify_dataset, verify_shard_bytes,
 };

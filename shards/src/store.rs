@@ -9,7 +9,9 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path as FsPath;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -36,6 +38,56 @@ fn multipart_threshold() -> u64 {
     })
 }
 const PART_SIZE: usize = 16 << 20;
+
+/// The default I/O budget: how long one storage operation, retries included, may take.
+pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(120);
+/// Environment variable setting the I/O budget in seconds (`--io-timeout` sets it too).
+pub const IO_TIMEOUT_ENV: &str = "UNIMLIP_IO_TIMEOUT";
+/// Milliseconds of the budget set by [`set_io_timeout`]; 0 when unset.
+static IO_TIMEOUT_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Sets the I/O budget for stores opened from now on (the command line's `--io-timeout`).
+pub fn set_io_timeout(budget: Duration) {
+    IO_TIMEOUT_MS.store(budget.as_millis().max(1) as u64, Ordering::Relaxed);
+}
+
+/// The I/O budget: [`set_io_timeout`]'s, else `UNIMLIP_IO_TIMEOUT` seconds, else
+/// [`DEFAULT_IO_TIMEOUT`]. Every request of a remote store connects within
+/// min(5 s, budget), gets each next piece of its answer (the first byte included) within
+/// min(30 s, budget), and is retried only while the operation is younger than the budget.
+pub fn io_timeout() -> Duration {
+    match IO_TIMEOUT_MS.load(Ordering::Relaxed) {
+        0 => std::env::var(IO_TIMEOUT_ENV)
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map_or(DEFAULT_IO_TIMEOUT, Duration::from_secs_f64),
+        ms => Duration::from_millis(ms),
+    }
+}
+
+/// The client settings of [`io_timeout`], as object_store configuration keys: connect, read
+/// (each piece of the answer), the whole request (generous: a shard is streamed in one GET),
+/// and the retry budget.
+fn timeout_config() -> (Vec<(&'static str, String)>, object_store::RetryConfig) {
+    let budget = io_timeout();
+    let secs = |d: Duration| format!("{}ms", d.as_millis().max(1));
+    let client = vec![
+        ("connect_timeout", secs(budget.min(Duration::from_secs(5)))),
+        ("read_timeout", secs(budget.min(Duration::from_secs(30)))),
+        ("timeout", secs(budget.max(Duration::from_secs(15 * 60)))),
+    ];
+    let retry = object_store::RetryConfig {
+        backoff: object_store::BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: budget.min(Duration::from_secs(15)),
+            base: 2.0,
+        },
+        max_retries: 10,
+        retry_timeout: budget,
+    };
+    (client, retry)
+}
 
 /// An object listed under a prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,23 +176,34 @@ impl Store {
                 return Self::local(&p, shown, create);
             }
             "memory" => (memory_store(u.host_str().unwrap_or("")), u.path()),
-            "s3" | "s3a" => (
-                Arc::new(s3(&u).map_err(|e| invalid(e.to_string()))?),
-                u.path(),
-            ),
+            "s3" | "s3a" => (Arc::new(s3(&u).map_err(invalid)?), u.path()),
             "gs" => {
-                let b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                let (client, retry) = timeout_config();
+                let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
                     .with_bucket_name(host(&u).map_err(invalid)?)
-                    .build()
-                    .map_err(|e| invalid(e.to_string()))?;
-                (Arc::new(b), u.path())
+                    .with_retry(retry);
+                for (k, v) in client {
+                    let key = k.parse().expect("a known client key");
+                    b = b.with_config(key, v);
+                }
+                (
+                    Arc::new(b.build().map_err(|e| invalid(e.to_string()))?),
+                    u.path(),
+                )
             }
             "az" | "abfs" | "abfss" | "azure" => {
-                let b = object_store::azure::MicrosoftAzureBuilder::from_env()
+                let (client, retry) = timeout_config();
+                let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
                     .with_url(url)
-                    .build()
-                    .map_err(|e| invalid(e.to_string()))?;
-                (Arc::new(b), azure_prefix(&u))
+                    .with_retry(retry);
+                for (k, v) in client {
+                    let key = k.parse().expect("a known client key");
+                    b = b.with_config(key, v);
+                }
+                (
+                    Arc::new(b.build().map_err(|e| invalid(e.to_string()))?),
+                    azure_prefix(&u),
+                )
             }
             other => return Err(invalid(format!("unsupported scheme `{other}`"))),
         };
@@ -200,6 +263,14 @@ impl Store {
     }
 
     fn err(op: &'static str, rel: &str, cause: object_store::Error) -> Error {
+        if let Some(inner) = timed_out(&cause) {
+            return Error::Timeout {
+                op,
+                path: rel.to_string(),
+                budget_s: io_timeout().as_secs_f64(),
+                cause: inner,
+            };
+        }
         Error::Store {
             op,
             path: rel.to_string(),
@@ -422,23 +493,59 @@ fn azure_prefix(u: &Url) -> &str {
     u.path()
 }
 
-fn s3(u: &Url) -> object_store::Result<object_store::aws::AmazonS3> {
-    let bucket = host(u).map_err(|e| object_store::Error::Generic {
-        store: "S3",
-        source: e.into(),
-    })?;
-    let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
-    if let Some(ep) = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
+fn s3(u: &Url) -> std::result::Result<object_store::aws::AmazonS3, String> {
+    let bucket = host(u)?;
+    let (client, retry) = timeout_config();
+    let mut b = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .with_retry(retry);
+    for (k, v) in client {
+        let key = k.parse().expect("a known client key");
+        b = b.with_config(key, v);
+    }
+    if let Some((var, ep)) = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
         .iter()
-        .find_map(|k| std::env::var(k).ok())
+        .find_map(|k| std::env::var(k).ok().map(|v| (*k, v)))
     {
+        check_endpoint(&ep).map_err(|why| format!("{var}: {why}"))?;
         b = b.with_endpoint(&ep).with_allow_http(is_loopback_http(&ep));
     }
     if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none()
     {
         b = b.with_region("us-east-1");
     }
-    b.build()
+    b.build().map_err(|e| e.to_string())
+}
+
+/// An endpoint must be an `http(s)://host[:port][/path]` URL: object_store takes anything and
+/// fails deep inside its first request otherwise.
+fn check_endpoint(ep: &str) -> std::result::Result<(), String> {
+    let shown = redact_url(ep);
+    let u = Url::parse(ep).map_err(|e| format!("`{shown}` is not a URL ({e})"))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(format!(
+            "`{shown}` is not an http:// or https:// URL (scheme `{}`)",
+            u.scheme()
+        ));
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{shown}` names no host"));
+    }
+    Ok(())
+}
+
+/// The innermost message of an error whose cause chain says a request timed out.
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur = Some(e);
+    let mut hit = false;
+    let mut last = e.to_string();
+    while let Some(err) = cur {
+        let text = err.to_string();
+        hit |= text.contains("timed out") || text.contains("deadline has elapsed");
+        last = text;
+        cur = err.source();
+    }
+    hit.then(|| last.lines().next().unwrap_or("").to_string())
 }
 
 /// Plain http is allowed only for endpoints on this machine.
@@ -471,6 +578,31 @@ fn memory_store(name: &str) -> Arc<dyn ObjectStore> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn malformed_endpoints_are_refused_by_name() {
+        assert!(check_endpoint("http://127.0.0.1:9000").is_ok());
+        assert!(check_endpoint("https://s3.example.org/base").is_ok());
+        for bad in ["not-a-url", "http://", "ftp://host", "127.0.0.1:9000", ""] {
+            assert!(check_endpoint(bad).is_err(), "{bad}");
+        }
+        let e = check_endpoint("ftp://user:secret@host").unwrap_err();
+        assert!(!e.contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn the_io_budget_bounds_every_timeout() {
+        set_io_timeout(Duration::from_secs(4));
+        let (client, retry) = timeout_config();
+        assert_eq!(retry.retry_timeout, Duration::from_secs(4));
+        let get = |k: &str| client.iter().find(|(n, _)| *n == k).unwrap().1.clone();
+        assert_eq!(get("connect_timeout"), "4000ms");
+        assert_eq!(get("read_timeout"), "4000ms");
+        assert_eq!(get("timeout"), "900000ms");
+        set_io_timeout(DEFAULT_IO_TIMEOUT);
+        let (client, _) = timeout_config();
+        assert_eq!(client[0].1, "5000ms");
+    }
 
     #[test]
     fn redaction_drops_credentials_and_tokens() {

@@ -60,6 +60,8 @@ pub struct Fetcher {
     shards: Mutex<HashMap<(u32, u32), ShardCell>>,
     /// Cached files replaced this run after damage was found in them.
     replaced: tokio::sync::Mutex<HashSet<PathBuf>>,
+    /// The first read that spent the whole I/O budget: once set, every read fails at once.
+    unavailable: std::sync::OnceLock<String>,
 }
 
 const ATTEMPTS: u32 = 4;
@@ -80,6 +82,7 @@ impl Fetcher {
             stats,
             shards: Mutex::new(HashMap::new()),
             replaced: Default::default(),
+            unavailable: std::sync::OnceLock::new(),
         }
     }
 
@@ -392,19 +395,34 @@ impl Fetcher {
             .map_err(|e| corrupt(e.to_string()))
     }
 
-    /// A ranged read with retries (backoff 50 ms, ×4) on errors other than a missing object.
+    /// A ranged read with retries (backoff 50 ms, ×4) on errors other than a missing object,
+    /// while the read is younger than the I/O budget (`--io-timeout`): the store's client
+    /// retries inside the same budget, so a stalled store fails the read after about one
+    /// budget, not several.
     async fn get_range(
         &self,
         store: &Store,
         path: &str,
         range: std::ops::Range<u64>,
     ) -> Result<Bytes> {
+        let (start, budget) = (Instant::now(), unimlip_shards::io_timeout());
         let mut attempt = 0;
         loop {
+            if let Some(first) = self.unavailable.get() {
+                return Err(Error::Unavailable(first.clone()));
+            }
             match store.get_range_async(path, range.clone()).await {
                 Ok(b) => return Ok(b),
                 Err(e @ unimlip_shards::Error::NotFound { .. }) => return Err(e.into()),
-                Err(e) if attempt + 1 >= ATTEMPTS => return Err(e.into()),
+                Err(e @ unimlip_shards::Error::Timeout { .. }) => {
+                    let shown = format!("{}: {e}", store.url());
+                    return Err(Error::Unavailable(
+                        self.unavailable.get_or_init(|| shown).clone(),
+                    ));
+                }
+                Err(e) if attempt + 1 >= ATTEMPTS || start.elapsed() >= budget => {
+                    return Err(e.into());
+                }
                 Err(e) => {
                     tracing::warn!("retrying a read of {path}: {e}");
                     self.stats.retries.fetch_add(1, Relaxed);

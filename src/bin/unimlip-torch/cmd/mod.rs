@@ -35,6 +35,12 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::Eval(EvalCommand::Vqa(a)) => eval::vqa(a, out),
         Command::Report(a) => report::run(a, out),
         Command::Demo(a) => demo::run(a, out),
-        command => unimlip::run_light(Cli { command }, out),
+        command => unimlip::run_light(
+            Cli {
+                command,
+                io_timeout: cli.io_timeout,
+            },
+            out,
+        ),
     }
 }
