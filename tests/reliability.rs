@@ -265,3 +265,122 @@ fn a_malformed_endpoint_is_one_line_not_a_panic() {
         }
     }
 }
+
+#[test]
+fn a_damaged_dataset_is_listed_whole_and_repaired_by_re_running_the_ingest() {
+    let d = tempfile::tempdir().unwrap();
+    let (src, out, _) = synth_and_ingest("roco", d.path(), 120, 6);
+    let pristine = tree(&out);
+    let m = read_store(out.to_str().unwrap()).manifest;
+    let train: Vec<_> = m
+        .shards
+        .iter()
+        .filter(|s| s.split == "train")
+        .cloned()
+        .collect();
+    assert!(train.len() >= 5, "{}", train.len());
+    let test_shard = m.shards.iter().find(|s| s.split == "test").unwrap();
+    let (cut, gone, flipped) = (&train[1].path, &train[3].path, &test_shard.path);
+    let file = |p: &str| out.join(p);
+    let bytes = std::fs::read(file(cut)).unwrap();
+    std::fs::write(file(cut), &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::remove_file(file(gone)).unwrap();
+    tamper(&file(flipped), 0.4);
+
+    // inspect --verify names all three, not the first.
+    let r = run(&["inspect", out.to_str().unwrap(), "--verify"]);
+    assert!(!r.ok);
+    for p in [cut, gone, flipped] {
+        assert!(r.stdout.contains(&format!("DAMAGED {p}")), "{}", r.stdout);
+        assert!(r.stderr.contains(p.as_str()), "{}", r.stderr);
+    }
+    assert!(r.stderr.contains("3 damaged"), "{}", r.stderr);
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    let v = json(&run(&["inspect", out.to_str().unwrap(), "--verify", "--json"]).stdout);
+    assert_eq!(v["verified"], false);
+    assert_eq!(v["damaged"].as_array().unwrap().len(), 3, "{v}");
+
+    // The same ingest again repairs it, byte for byte as the first commit (bar its time).
+    let again = json(&ok(&ingest_args(
+        "roco",
+        src.to_str().unwrap(),
+        out.to_str().unwrap(),
+    )));
+    assert_eq!(again["already_complete"], false);
+    let mut fixed: Vec<String> = serde_json::from_value(again["repaired"].clone()).unwrap();
+    fixed.sort();
+    let mut want = vec![cut.clone(), gone.clone(), flipped.clone()];
+    want.sort();
+    assert_eq!(fixed, want);
+    let now = tree(&out);
+    for (p, b) in &pristine {
+        if p != "manifest.json" {
+            assert_eq!(now.get(p), Some(b), "{p}");
+        }
+    }
+    assert_eq!(now.len(), pristine.len());
+    let a = read_store(out.to_str().unwrap()).manifest;
+    assert_eq!(
+        (&a.shards, &a.splits, a.inputs),
+        (&m.shards, &m.splits, m.inputs)
+    );
+    let v = json(&ok(&[
+        "inspect",
+        out.to_str().unwrap(),
+        "--verify",
+        "--json",
+    ]));
+    assert_eq!(v["verified"], true);
+    // An intact commit is verified and kept.
+    let again = json(&ok(&ingest_args(
+        "roco",
+        src.to_str().unwrap(),
+        out.to_str().unwrap(),
+    )));
+    assert_eq!(again["already_complete"], true);
+    // --overwrite does not keep a damaged shard either.
+    tamper(&file(&train[0].path), 0.5);
+    let r = json(&ok(&[
+        ingest_args("roco", src.to_str().unwrap(), out.to_str().unwrap()),
+        vec!["--overwrite"],
+    ]
+    .concat()));
+    assert_eq!(r["repaired"][0], train[0].path.as_str());
+    assert_eq!(
+        std::fs::read(file(&train[0].path)).unwrap(),
+        pristine[&train[0].path]
+    );
+}
+
+#[test]
+fn nonsense_options_are_refused_with_one_line() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    synth("roco", &src, 20, 1);
+    let out = d.path().join("out");
+    let base = |extra: &[&str]| {
+        let mut a = vec![
+            "ingest",
+            "--dataset",
+            "roco",
+            "--src",
+            src.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        a.extend_from_slice(extra);
+        run(&a)
+    };
+    for (extra, word) in [
+        (&["--workers", "100000"][..], "at most"),
+        (
+            &["--shard-size", "64KiB", "--row-group-size", "1MiB"][..],
+            "at least one row group",
+        ),
+    ] {
+        let r = base(extra);
+        assert!(!r.ok && r.stderr.contains(word), "{extra:?}: {}", r.stderr);
+        assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    }
+    assert!(!out.join("manifest.json").exists());
+}

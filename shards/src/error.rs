@@ -69,6 +69,16 @@ pub enum Error {
         /// What differs.
         reason: String,
     },
+    /// Objects of a committed dataset do not match its manifest.
+    #[error("{count} damaged in a dataset of {total} shards: {list}")]
+    Damaged {
+        /// How many objects are damaged.
+        count: usize,
+        /// Shards in the dataset.
+        total: usize,
+        /// Each damaged object with why, `; `-separated.
+        list: String,
+    },
     /// The manifest could not be parsed or is inconsistent.
     #[error("bad manifest `{path}`: {reason}")]
     BadManifest {

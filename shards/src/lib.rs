@@ -44,7 +44,8 @@ pub use store::{
     redact_url, set_io_timeout,
 };
 pub use verify::{
-    Verified, fetch_verified, read_shard, sha256_hex, verify_dataset, verify_shard_bytes,
+    Damaged, Verified, check_dataset, check_shard, fetch_verified, read_shard, sha256_hex,
+    verify_dataset, verify_shard_bytes,
 };
 pub use writer::{
     FinishedShard, ShardWriter, WriterOptions, footer_start, row_group_range, shard_path,

@@ -5,7 +5,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sha2::{Digest, Sha256};
 
 use crate::batch::batch_to_records;
-use crate::manifest::{Manifest, QUARANTINE_PATH, ShardEntry};
+use crate::manifest::{Manifest, ShardEntry};
 use crate::quarantine::decode_quarantine;
 use crate::record::Record;
 use crate::schema::schema;
@@ -78,7 +78,7 @@ pub fn fetch_verified(store: &Store, entry: &ShardEntry) -> Result<Bytes> {
 }
 
 /// What a dataset-wide verification read.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Verified {
     /// Shards re-hashed.
     pub shards: usize,
@@ -86,30 +86,144 @@ pub struct Verified {
     pub bytes: u64,
     /// Seconds it took.
     pub seconds: f64,
+    /// Every object that does not match the manifest (shards, the quarantine table), with why;
+    /// empty when the dataset is intact.
+    pub damaged: Vec<Damaged>,
 }
 
-/// Re-hashes every shard of a committed dataset against its manifest and checks the quarantine
-/// table's row count.
-pub fn verify_dataset(store: &Store, m: &Manifest) -> Result<Verified> {
-    let start = std::time::Instant::now();
-    let mut bytes = 0;
-    for s in &m.shards {
-        fetch_verified(store, s)?;
-        bytes += s.bytes;
+/// An object of a committed dataset that does not match its manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damaged {
+    /// Its path relative to the dataset root.
+    pub path: String,
+    /// What differs: `missing`, the size, the hash, the row count.
+    pub reason: String,
+}
+
+/// Shards checked at once by [`check_dataset`] (each streamed, so memory stays small).
+const CHECK_THREADS: usize = 4;
+
+/// Size and hex SHA-256 of an object, streamed.
+fn hash_stream(store: &Store, rel: &str) -> Result<(u64, String)> {
+    let mut r = store.reader(rel)?;
+    let mut buf = vec![0u8; 4 << 20];
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    loop {
+        let n = std::io::Read::read(&mut r, &mut buf).map_err(|e| Error::io(rel, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
     }
+    Ok((size, hex::encode(hasher.finalize())))
+}
+
+/// Checks one shard: present, of the manifest's size, and with its hash. `Ok(None)` when
+/// intact; errors are the store's own (an unreachable store is not a damaged shard).
+pub fn check_shard(store: &Store, entry: &ShardEntry) -> Result<Option<Damaged>> {
+    let damaged = |reason: String| {
+        Ok(Some(Damaged {
+            path: entry.path.clone(),
+            reason,
+        }))
+    };
+    let size = match store.size(&entry.path)? {
+        None => return damaged("missing".into()),
+        Some(n) => n,
+    };
+    if size != entry.bytes {
+        return damaged(format!("{size} bytes, manifest says {}", entry.bytes));
+    }
+    let (size, sha) = match hash_stream(store, &entry.path) {
+        Err(Error::NotFound { .. }) => return damaged("missing".into()),
+        other => other?,
+    };
+    if size != entry.bytes {
+        return damaged(format!("{size} bytes, manifest says {}", entry.bytes));
+    }
+    if sha != entry.sha256 {
+        return damaged(format!("sha256 {sha}, manifest says {}", entry.sha256));
+    }
+    Ok(None)
+}
+
+/// Re-hashes every shard of a committed dataset against its manifest (a few at a time, each
+/// streamed) and checks the quarantine table's row count; lists everything damaged rather
+/// than stopping at the first.
+pub fn check_dataset(store: &Store, m: &Manifest) -> Result<Verified> {
+    let start = std::time::Instant::now();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let found = std::sync::Mutex::new(Vec::new());
+    let failed = std::sync::Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..CHECK_THREADS.min(m.shards.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(entry) = m.shards.get(i) else { break };
+                    match check_shard(store, entry) {
+                        Ok(None) => {}
+                        Ok(Some(d)) => found.lock().expect("list").push((i, d)),
+                        Err(e) => {
+                            failed.lock().expect("error").get_or_insert(e);
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failed.into_inner().expect("error") {
+        return Err(e);
+    }
+    let mut found = found.into_inner().expect("list");
+    found.sort_by_key(|(i, _)| *i);
+    let mut damaged: Vec<Damaged> = found.into_iter().map(|(_, d)| d).collect();
     if let Some(path) = &m.quarantine.path {
-        let q = decode_quarantine(store.get(path)?)?;
-        if q.len() as u64 != m.quarantine.rows {
-            return Err(Error::BadManifest {
-                path: QUARANTINE_PATH.into(),
-                reason: format!("{} rows, manifest says {}", q.len(), m.quarantine.rows),
+        let problem = match store.get_opt(path)? {
+            None => Some("missing".to_string()),
+            Some(bytes) => match decode_quarantine(bytes) {
+                Ok(q) if q.len() as u64 == m.quarantine.rows => None,
+                Ok(q) => Some(format!(
+                    "{} rows, manifest says {}",
+                    q.len(),
+                    m.quarantine.rows
+                )),
+                Err(e) => Some(format!("unreadable: {e}")),
+            },
+        };
+        if let Some(reason) = problem {
+            damaged.push(Damaged {
+                path: path.clone(),
+                reason,
             });
         }
     }
     Ok(Verified {
         shards: m.shards.len(),
-        bytes,
+        bytes: m.shards.iter().map(|s| s.bytes).sum(),
         seconds: start.elapsed().as_secs_f64(),
+        damaged,
+    })
+}
+
+/// [`check_dataset`], with anything damaged as an error that names every damaged object.
+pub fn verify_dataset(store: &Store, m: &Manifest) -> Result<Verified> {
+    let v = check_dataset(store, m)?;
+    if v.damaged.is_empty() {
+        return Ok(v);
+    }
+    Err(Error::Damaged {
+        total: v.shards,
+        list: v
+            .damaged
+            .iter()
+            .map(|d| format!("{} ({})", d.path, d.reason))
+            .collect::<Vec<_>>()
+            .join("; "),
+        count: v.damaged.len(),
     })
 }
 

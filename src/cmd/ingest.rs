@@ -13,6 +13,9 @@ use crate::cli::IngestArgs;
 use crate::fmt::{bytes, parse_size};
 use crate::progress::Bar;
 
+/// Workers per core beyond which `--workers` is refused.
+const MAX_WORKERS_PER_CORE: usize = 16;
+
 pub fn run(a: IngestArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     if a.commit {
         return commit(&a, out);
@@ -37,16 +40,27 @@ pub fn run(a: IngestArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
 }
 
 fn options(a: &IngestArgs) -> anyhow::Result<IngestOptions> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let workers = match a.workers {
         Some(0) => anyhow::bail!("invalid option --workers: must be at least 1"),
+        Some(n) if n > MAX_WORKERS_PER_CORE * cores => anyhow::bail!(
+            "invalid option --workers {n}: at most {} on this machine ({MAX_WORKERS_PER_CORE} per core; each worker holds images in flight)",
+            MAX_WORKERS_PER_CORE * cores
+        ),
         Some(n) => n,
-        None => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        None => cores,
     };
     let writer = WriterOptions {
         row_group_bytes: parse_size(&a.row_group_size).context("--row-group-size")?,
         shard_bytes: parse_size(&a.shard_size).context("--shard-size")?,
         ..WriterOptions::default()
     };
+    anyhow::ensure!(
+        writer.row_group_bytes > 0 && writer.shard_bytes >= writer.row_group_bytes,
+        "invalid options --shard-size {} and --row-group-size {}: a shard holds whole row groups, so it must be at least one row group",
+        a.shard_size,
+        a.row_group_size
+    );
     Ok(IngestOptions {
         dataset: Dataset::parse(a.dataset.as_deref().unwrap_or_default())?,
         src: a.src.clone().unwrap_or_default(),
@@ -100,12 +114,20 @@ fn summary(r: &IngestReport, workers: usize, out: &mut dyn Write) -> anyhow::Res
     if r.already_complete {
         writeln!(
             out,
-            "{} is already complete: {} rows in {} shards; nothing to do",
+            "{} is already complete: {} rows in {} shards, every shard verified; nothing to do",
             m.dataset,
             m.rows(),
             m.shards.len()
         )?;
         return Ok(());
+    }
+    if !r.repaired.is_empty() {
+        writeln!(
+            out,
+            "repaired the committed dataset: {} damaged ({}) redone",
+            r.repaired.len(),
+            r.repaired.join(", ")
+        )?;
     }
     writeln!(
         out,

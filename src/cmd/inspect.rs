@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use serde_json::json;
-use unimlip_shards::{Manifest, Store, Verified, verify_dataset};
+use unimlip_shards::{Manifest, Store, Verified, check_dataset};
 
 use crate::cli::InspectArgs;
 use crate::fmt::bytes;
@@ -30,7 +30,7 @@ pub fn run(a: InspectArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let verified = if a.verify {
-        Some(verify_dataset(&store, &m))
+        Some(check_dataset(&store, &m))
     } else {
         None
     };
@@ -40,13 +40,18 @@ pub fn run(a: InspectArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         table(&m, out)?;
         if let Some(v) = &verified {
             match v {
-                Ok(v) => writeln!(
+                Ok(v) if v.damaged.is_empty() => writeln!(
                     out,
                     "verified {} shards ({}) and the quarantine table in {:.1} s",
                     v.shards,
                     bytes(v.bytes),
                     v.seconds
                 )?,
+                Ok(v) => {
+                    for d in &v.damaged {
+                        writeln!(out, "DAMAGED {}: {}", d.path, d.reason)?;
+                    }
+                }
                 Err(e) => writeln!(out, "VERIFY FAILED: {e:#}")?,
             }
         }
@@ -54,6 +59,20 @@ pub fn run(a: InspectArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     match verified {
         Some(Err(e)) => {
             Err(anyhow::Error::new(e).context(format!("verification of {} failed", store.url())))
+        }
+        Some(Ok(v)) if !v.damaged.is_empty() => {
+            let list: Vec<String> = v
+                .damaged
+                .iter()
+                .map(|d| format!("{} ({})", d.path, d.reason))
+                .collect();
+            anyhow::bail!(
+                "verification of {} failed: {} damaged in a dataset of {} shards (re-running the same ingest repairs it): {}",
+                store.url(),
+                v.damaged.len(),
+                v.shards,
+                list.join("; ")
+            )
         }
         _ => Ok(ExitCode::SUCCESS),
     }
@@ -89,11 +108,20 @@ fn summary_json(
         "ingest_options": m.ingest_options,
         "source": m.source,
     });
-    if let Some(r) = verified {
-        v["verified"] = json!(r.is_ok());
-        if let Err(e) = r {
+    match verified {
+        Some(Ok(r)) => {
+            v["verified"] = json!(r.damaged.is_empty());
+            v["damaged"] = r
+                .damaged
+                .iter()
+                .map(|d| json!({"path": d.path, "reason": d.reason}))
+                .collect();
+        }
+        Some(Err(e)) => {
+            v["verified"] = json!(false);
             v["verify_error"] = json!(format!("{e:#}"));
         }
+        None => {}
     }
     v
 }

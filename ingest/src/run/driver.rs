@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use unimlip_shards::{
     FinishedShard, MANIFEST_PATH, Manifest, QUARANTINE_PATH, QuarantineEntry, QuarantineSummary,
     Record, SCHEMA_VERSION, ShardEntry, ShardWriter, SourceInfo, Store, WriterOptions,
-    encode_quarantine, now_rfc3339,
+    check_dataset, encode_quarantine, now_rfc3339,
 };
 
 use super::journal::{self, JOURNAL_DIR, JournalEntry, Kept};
@@ -86,6 +86,9 @@ pub struct IngestReport {
     pub already_complete: bool,
     /// Whether the manifest was committed (a partition run leaves a part file instead).
     pub committed: bool,
+    /// Objects of an earlier commit of this same ingest that no longer verified and were
+    /// redone (with the shards after them in their split).
+    pub repaired: Vec<String>,
 }
 
 /// A worker's verdict on one input.
@@ -111,10 +114,27 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn Progress) -> Result<IngestRep
         None => JOURNAL_DIR.to_string(),
     };
     let journal_key = format!("{key}:{}", journal_dir);
+    let mut repaired = Vec::new();
     match Manifest::load_opt(&store) {
         Ok(None) => {}
         Ok(Some(m)) if same_run(&m, opts.dataset, &options, &listing) => {
-            return Ok(done_report(m, start));
+            // The same ingest, committed: keep it only if every shard it names still verifies;
+            // otherwise un-commit and let the journal keep what verifies and redo the rest.
+            progress.phase("verifying the committed shards");
+            let checked = check_dataset(&store, &m)?;
+            if checked.damaged.is_empty() {
+                return Ok(done_report(m, start));
+            }
+            for d in &checked.damaged {
+                tracing::warn!(
+                    "{}: {} is damaged ({}): redoing it",
+                    store.url(),
+                    d.path,
+                    d.reason
+                );
+            }
+            repaired = checked.damaged.into_iter().map(|d| d.path).collect();
+            store.delete(MANIFEST_PATH)?;
         }
         Err(e) if !matches!(e, unimlip_shards::Error::BadManifest { .. }) => return Err(e.into()),
         // A different or unreadable committed dataset is replaced only when asked to.
@@ -162,6 +182,7 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn Progress) -> Result<IngestRep
         reencoded: run.reencoded,
         already_complete: false,
         committed: opts.partition.is_none(),
+        repaired,
     })
 }
 
@@ -182,6 +203,7 @@ fn done_report(manifest: Manifest, start: Instant) -> IngestReport {
         reencoded: 0,
         already_complete: true,
         committed: true,
+        repaired: Vec::new(),
     }
 }
 
