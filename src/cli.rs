@@ -410,6 +410,9 @@ pub struct BenchDecodeArgs {
     /// Resize policy as in ingest; `none` validates only.
     #[arg(long, default_value = "max-side=512")]
     pub resize: String,
+    /// The most memory one image may take while decoded, as in ingest.
+    #[arg(long, default_value = "512MiB")]
+    pub image_memory: String,
     /// Print one JSON object instead of the summary.
     #[arg(long)]
     pub json: bool,
@@ -554,6 +557,10 @@ pub struct IngestArgs {
     /// Resize policy: none, max-side=N or short-side=N.
     #[arg(long, default_value = "max-side=512")]
     pub resize: String,
+    /// The most memory one image may take while decoded and converted (the pool's peak is about
+    /// this times --workers); an image needing more is quarantined as too-large.
+    #[arg(long, default_value = "512MiB")]
+    pub image_memory: String,
     /// Dataset variant (pmc-oa: splits, pmc_oa or pmc_oa_beta).
     #[arg(long)]
     pub variant: Option<String>,

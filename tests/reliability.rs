@@ -384,3 +384,172 @@ fn nonsense_options_are_refused_with_one_line() {
     }
     assert!(!out.join("manifest.json").exists());
 }
+
+/// A PNG whose header claims `w`×`h` RGBA at 16 bits (its CRC fixed), with one pixel of data.
+fn claimed_png(w: u32, h: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, 1, 1);
+        enc.set_color(png::ColorType::Rgba);
+        enc.set_depth(png::BitDepth::Sixteen);
+        enc.write_header()
+            .unwrap()
+            .write_image_data(&[0; 8])
+            .unwrap();
+    }
+    out[16..20].copy_from_slice(&w.to_be_bytes());
+    out[20..24].copy_from_slice(&h.to_be_bytes());
+    let crc = crc32(&out[12..29]);
+    out[29..33].copy_from_slice(&crc.to_be_bytes());
+    out
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for b in bytes {
+        c ^= *b as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+#[test]
+fn an_image_over_the_memory_budget_is_quarantined_not_decoded() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    let report = synth("roco", &src, 30, 2);
+    let files = tree(&src);
+    let victim = files
+        .keys()
+        .find(|p| p.ends_with(".jpg") && p.contains("/train/radiology/"))
+        .unwrap()
+        .clone();
+    let png = claimed_png(9999, 9999);
+    std::fs::write(src.join(&victim), &png).unwrap();
+    let out = d.path().join("out");
+    let v = json(&ok(&[
+        "ingest",
+        "--dataset",
+        "roco",
+        "--src",
+        src.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]));
+    let stored = read_store(out.to_str().unwrap());
+    let q = stored
+        .quarantine
+        .iter()
+        .find(|q| q.source == victim)
+        .unwrap_or_else(|| panic!("{victim} not quarantined"));
+    assert_eq!(q.reason, "too-large");
+    assert!(q.detail.contains("--image-memory"), "{}", q.detail);
+    // Counts still add up: every input is a row or a quarantine entry.
+    let inputs = v["manifest"]["inputs"].as_u64().unwrap();
+    assert_eq!(
+        inputs,
+        stored.records.len() as u64 + stored.quarantine.len() as u64
+    );
+    let expected: u64 = expected_rows(&report).values().sum::<u64>()
+        + expected_quarantine(&report).values().sum::<u64>();
+    assert_eq!(inputs, expected);
+    // A larger budget lets it through to the decoder, which finds the pixels missing.
+    let r = run(&[
+        "bench",
+        "decode",
+        src.to_str().unwrap(),
+        "--image-memory",
+        "4GiB",
+        "--json",
+    ]);
+    assert!(r.ok, "{}", r.stderr);
+    assert!(!r.stdout.contains("too-large"), "{}", r.stdout);
+}
+
+#[test]
+fn manifests_and_run_configs_no_run_can_use_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let (_, out, _) = synth_and_ingest("roco", d.path(), 40, 1);
+    let m = out.join("manifest.json");
+    let text = std::fs::read_to_string(&m).unwrap();
+    std::fs::write(
+        &m,
+        text.replace("\"schema_version\": 1", "\"schema_version\": 99"),
+    )
+    .unwrap();
+    let r = run(&["inspect", out.to_str().unwrap()]);
+    assert!(
+        !r.ok && r.stderr.contains("schema version 99"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    std::fs::write(&m, text).unwrap();
+
+    let t = tempfile::tempdir().unwrap();
+    let (ds, vocab) = crate::train::roco_with_vocab(t.path(), 40);
+    let data = ds.to_str().unwrap();
+    let run_dir = d.path().join("run");
+    for (extra, word) in [
+        ("[optim]\nwarmup = -2\n", "warmup"),
+        ("[optim]\nepochs = 0\n", "epochs"),
+        ("[optim]\nmax_steps = 0\n", "max_steps"),
+    ] {
+        let cfg = crate::train::config(d.path(), data, &vocab, run_dir.to_str().unwrap(), extra);
+        let r = run(&["train", "--config", cfg.to_str().unwrap()]);
+        assert!(!r.ok && r.stderr.contains(word), "{extra}: {}", r.stderr);
+        assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    }
+    let cfg = crate::train::config(
+        d.path(),
+        data,
+        &vocab,
+        run_dir.to_str().unwrap(),
+        "[optim]\nmax_steps = 1\n",
+    );
+    let r = run(&["train", "--config", cfg.to_str().unwrap(), "--resume"]);
+    assert!(
+        !r.ok && r.stderr.contains("no checkpoint yet"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains('\u{1b}'),
+        "colour codes in a log file: {}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.matches("error").count(), 1, "{}", r.stderr);
+}
+
+#[test]
+fn missing_credentials_name_the_variables_to_set() {
+    let mut cmd = std::process::Command::new(bin());
+    cmd.args(["inspect", "s3://some-bucket/x", "--io-timeout", "3"]);
+    for k in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    ] {
+        cmd.env_remove(k);
+    }
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("AWS_ACCESS_KEY_ID") && err.contains("AWS_SECRET_ACCESS_KEY"),
+        "{err}"
+    );
+    assert!(!err.contains("169.254"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}

@@ -40,7 +40,8 @@ pub use datasets::{
 };
 pub use error::{Error, Result};
 pub use image::{
-    MAX_PIXELS, Normalized, Rejection, ResizePolicy, normalize, normalize_guarded, sniff,
+    DEFAULT_IMAGE_MEMORY, MAX_PIXELS, Normalized, Rejection, ResizePolicy, image_memory, normalize,
+    normalize_guarded, set_image_memory, sniff,
 };
 pub use input::{Input, Pending};
 pub use run::{

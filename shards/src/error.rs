@@ -37,6 +37,21 @@ pub enum Error {
         /// The innermost cause, one line.
         cause: String,
     },
+    /// No credentials for the store: none in the environment, and the cloud's instance
+    /// metadata service (the last resort) did not give any.
+    #[error(
+        "{op} `{path}`: no credentials for {scheme}: set {vars} (the instance metadata service, tried last, gave none)"
+    )]
+    NoCredentials {
+        /// The operation.
+        op: &'static str,
+        /// The object path relative to the store root.
+        path: String,
+        /// The store's scheme (`s3`, `gs`, `az`).
+        scheme: &'static str,
+        /// The environment variables that provide credentials.
+        vars: &'static str,
+    },
     /// An object that must exist does not.
     #[error("`{path}` not found in {store}")]
     NotFound {

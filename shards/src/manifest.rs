@@ -133,6 +133,14 @@ impl Manifest {
             path: MANIFEST_PATH.into(),
             reason,
         };
+        if self.schema_version == 0 || self.schema_version > crate::SCHEMA_VERSION {
+            return Err(bad(format!(
+                "schema version {} is not one this unimlip reads (it reads up to {}): written by a newer unimlip ({})",
+                self.schema_version,
+                crate::SCHEMA_VERSION,
+                self.tool_version
+            )));
+        }
         let derived = Self::split_stats(&self.shards);
         for (name, s) in &self.splits {
             if s.rows > 0 && derived.get(name) != Some(s) {

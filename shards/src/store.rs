@@ -263,6 +263,14 @@ impl Store {
     }
 
     fn err(op: &'static str, rel: &str, cause: object_store::Error) -> Error {
+        if let Some((scheme, vars)) = missing_credentials(&cause) {
+            return Error::NoCredentials {
+                op,
+                path: rel.to_string(),
+                scheme,
+                vars,
+            };
+        }
         if let Some(inner) = timed_out(&cause) {
             return Error::Timeout {
                 op,
@@ -532,6 +540,44 @@ fn check_endpoint(ep: &str) -> std::result::Result<(), String> {
         return Err(format!("`{shown}` names no host"));
     }
     Ok(())
+}
+
+/// The instance metadata service's address: object_store asks it for credentials when the
+/// environment has none.
+const METADATA_ADDR: &str = "169.254.169.254";
+
+/// Which credentials to set, when an error comes from asking the metadata service for them.
+fn missing_credentials(e: &object_store::Error) -> Option<(&'static str, &'static str)> {
+    let text = {
+        let mut all = e.to_string();
+        let mut cur = std::error::Error::source(e);
+        while let Some(c) = cur {
+            all.push_str(&c.to_string());
+            cur = c.source();
+        }
+        all
+    };
+    if !text.contains(METADATA_ADDR) && !text.contains("metadata.google.internal") {
+        return None;
+    }
+    let store = match e {
+        object_store::Error::Generic { store, .. } => *store,
+        _ => "",
+    };
+    Some(match store {
+        "GCS" => (
+            "gs",
+            "GOOGLE_APPLICATION_CREDENTIALS (a service-account key file) or GOOGLE_SERVICE_ACCOUNT_KEY",
+        ),
+        "MicrosoftAzure" => (
+            "az",
+            "AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY, or AZURE_STORAGE_SAS_KEY",
+        ),
+        _ => (
+            "s3",
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones), or AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN",
+        ),
+    })
 }
 
 /// The innermost message of an error whose cause chain says a request timed out.

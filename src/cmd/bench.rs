@@ -97,6 +97,10 @@ pub fn loader(a: BenchLoaderArgs, out: &mut dyn Write) -> anyhow::Result<ExitCod
 
 pub fn decode(a: BenchDecodeArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let policy: ResizePolicy = a.resize.parse()?;
+    unimlip_ingest::set_image_memory(anyhow::Context::context(
+        crate::fmt::parse_size(&a.image_memory),
+        "--image-memory",
+    )?);
     let workers = a
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))

@@ -50,6 +50,7 @@ fn options(a: &IngestArgs) -> anyhow::Result<IngestOptions> {
         Some(n) => n,
         None => cores,
     };
+    unimlip_ingest::set_image_memory(parse_size(&a.image_memory).context("--image-memory")?);
     let writer = WriterOptions {
         row_group_bytes: parse_size(&a.row_group_size).context("--row-group-size")?,
         shard_bytes: parse_size(&a.shard_size).context("--shard-size")?,

@@ -9,5 +9,6 @@ mod normalize;
 mod pngdec;
 
 pub use normalize::{
-    MAX_PIXELS, Normalized, Rejection, ResizePolicy, normalize, normalize_guarded, sniff,
+    DEFAULT_IMAGE_MEMORY, MAX_PIXELS, Normalized, Rejection, ResizePolicy, image_memory, normalize,
+    normalize_guarded, set_image_memory, sniff,
 };

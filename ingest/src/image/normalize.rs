@@ -9,6 +9,7 @@
 
 use std::io::Cursor;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use fast_image_resize::{FilterType, IntoImageView, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, ImageDecoder, ImageReader};
@@ -20,6 +21,59 @@ use crate::Error;
 pub const MAX_PIXELS: u64 = 100_000_000;
 /// JPEG quality of re-encoded images.
 pub const JPEG_QUALITY: u8 = 90;
+/// The default of [`set_image_memory`]: 512 MiB, a 16-bit RGB radiograph of 89 megapixels.
+pub const DEFAULT_IMAGE_MEMORY: u64 = 512 << 20;
+static IMAGE_MEMORY: AtomicU64 = AtomicU64::new(DEFAULT_IMAGE_MEMORY);
+
+/// Sets the most memory one image may take while it is decoded and converted (the pool's peak
+/// is about this times the workers); an image that needs more is rejected as `too-large`
+/// before it is decoded. `--image-memory` sets it.
+pub fn set_image_memory(bytes: u64) {
+    IMAGE_MEMORY.store(bytes.max(1), Ordering::Relaxed);
+}
+
+/// The memory one image may take (see [`set_image_memory`]).
+pub fn image_memory() -> u64 {
+    IMAGE_MEMORY.load(Ordering::Relaxed)
+}
+
+/// The bytes a `w`×`h` image takes at its peak while it is decoded (and converted, when it has
+/// alpha or a palette), from its header: PNGs in full, JPEGs at the DCT scale [`decode`] uses
+/// for a `tw`×`th` result. With a description of the layout for the rejection.
+fn peak_bytes(
+    bytes: &[u8],
+    format: ImageFormat,
+    (w, h): (u32, u32),
+    (tw, th): (u32, u32),
+) -> (u64, String) {
+    let px = w as u64 * h as u64;
+    if format == ImageFormat::Png {
+        let depth = bytes.get(24).copied().unwrap_or(8);
+        let color = bytes.get(25).copied().unwrap_or(2);
+        let (samples, kept, name) = match color {
+            0 => (1, 1, "grey"),
+            2 => (3, 3, "RGB"),
+            3 => (4, 3, "palette"),
+            4 => (2, 1, "grey + alpha"),
+            _ => (4, 3, "RGBA"),
+        };
+        let per = if depth == 16 { 2 } else { 1 };
+        let converted = if samples != kept { px * kept * per } else { 0 };
+        return (
+            px * samples * per + converted,
+            format!("{name}, {depth}-bit"),
+        );
+    }
+    let mut scale = if (tw, th) == (w, h) { 8 } else { 1 };
+    while scale < 8 && w / (scale * 2) >= tw && h / (scale * 2) >= th {
+        scale *= 2;
+    }
+    let side = |n: u32| n.div_ceil(scale) as u64;
+    (
+        side(w) * side(h) * 3,
+        format!("JPEG decoded at 1/{scale} scale"),
+    )
+}
 
 /// When to resize.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +205,17 @@ pub fn normalize(bytes: Vec<u8>, policy: ResizePolicy) -> Result<Normalized, Rej
         ));
     }
     let (tw, th) = policy.target(w, h);
+    let (peak, layout) = peak_bytes(&bytes, format, (w, h), (tw, th));
+    if peak > image_memory() {
+        return Err(reject(
+            "too-large",
+            format!(
+                "{w}x{h} ({layout}) needs {} MB to decode, over the {} MB an image may take (--image-memory)",
+                peak / 1_000_000,
+                image_memory() / 1_000_000
+            ),
+        ));
+    }
     if format == ImageFormat::Png {
         let max = (MAX_PIXELS * 8) as usize;
         if let Some(done) =
@@ -466,6 +531,35 @@ mod tests {
         let n = normalize(out.clone(), ResizePolicy::default()).unwrap();
         assert!(n.kept_original);
         assert_eq!(n.info.channels, 3);
+    }
+
+    #[test]
+    fn an_image_over_the_memory_budget_is_too_large_before_decoding() {
+        // A 16-bit RGBA PNG's header claims 4000x3000: 96 MB decoded, 72 MB more as RGB.
+        let mut fake = png(DynamicImage::ImageRgba16(ImageBuffer::new(4, 3)));
+        fake[16..20].copy_from_slice(&4000u32.to_be_bytes());
+        fake[20..24].copy_from_slice(&3000u32.to_be_bytes());
+        let crc = crc32fast::hash(&fake[12..29]);
+        fake[29..33].copy_from_slice(&crc.to_be_bytes());
+        let (peak, layout) = peak_bytes(&fake, ImageFormat::Png, (4000, 3000), (512, 384));
+        assert_eq!(peak, 4000 * 3000 * (8 + 6));
+        assert_eq!(layout, "RGBA, 16-bit");
+        set_image_memory(100 << 20);
+        let e = normalize(fake, ResizePolicy::default()).unwrap_err();
+        set_image_memory(DEFAULT_IMAGE_MEMORY);
+        assert_eq!(e.reason, "too-large");
+        assert!(
+            e.detail.contains("168 MB") && e.detail.contains("--image-memory"),
+            "{}",
+            e.detail
+        );
+        // JPEGs are counted at the scale they are decoded at.
+        let (jpeg, _) = peak_bytes(&[], ImageFormat::Jpeg, (4096, 4096), (512, 512));
+        assert_eq!(jpeg, 512 * 512 * 3);
+        let (jpeg, _) = peak_bytes(&[], ImageFormat::Jpeg, (4096, 4096), (600, 600));
+        assert_eq!(jpeg, 1024 * 1024 * 3);
+        let (kept, _) = peak_bytes(&[], ImageFormat::Jpeg, (400, 400), (400, 400));
+        assert_eq!(kept, 50 * 50 * 3);
     }
 
     #[test]

@@ -426,6 +426,18 @@ impl TrainConfig {
         if self.optim.accumulate == 0 {
             return Err("optim.accumulate must be at least 1".into());
         }
+        if self.optim.warmup < 0 {
+            return Err(format!(
+                "optim.warmup must be 0 or more steps, not {}",
+                self.optim.warmup
+            ));
+        }
+        if self.optim.epochs == 0 && self.optim.max_steps.is_none() {
+            return Err("optim.epochs must be at least 1 (or set optim.max_steps)".into());
+        }
+        if let Some(n) = self.optim.max_steps.filter(|n| *n < 1) {
+            return Err(format!("optim.max_steps must be at least 1, not {n}"));
+        }
         if !self.optim.lr.is_finite() || self.optim.lr <= 0.0 {
             return Err(format!("optim.lr must be positive, not {}", self.optim.lr));
         }

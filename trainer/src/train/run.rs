@@ -119,6 +119,12 @@ pub fn train(
     let ckpt = checkpoints_url(&cfg.out);
     let (mut step, mut cursor) = (0i64, run.loader.start(0));
     if opts.resume {
+        if !store.any_under("checkpoints/")? {
+            return Err(Error::Config(format!(
+                "--resume: {} holds no checkpoint yet (run without --resume to start)",
+                unimlip_shards::redact_url(&cfg.out)
+            )));
+        }
         if let Some(st) = checkpoint::load_latest(&ckpt, &mut run.vs, &mut run.opt)? {
             step = st.step;
             cursor = serde_json::from_value(st.extra["cursor"].clone())
