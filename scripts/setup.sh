@@ -40,6 +40,8 @@ command -v nasm >/dev/null 2>&1 || need_apt+=(nasm)
 # Debian's Chromium and Node.js: `inspect --html` pages are tested in a real headless browser.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
+# strace: the durability test checks that every local commit syncs before and after its rename.
+command -v strace >/dev/null 2>&1 || need_apt+=(strace)
 # Gloo's headers: the trainer's c10d shim compiles ProcessGroupGloo against them.
 [ -f /usr/include/gloo/config.h ] || need_apt+=(libgloo-dev)
 if [ "${#need_apt[@]}" -gt 0 ]; then

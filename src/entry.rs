@@ -28,6 +28,11 @@ pub fn main_with(run: Runner) -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Scratch folders of unimlip processes that were killed (checkpoint staging, spools).
+    let stale = unimlip_shards::scratch::remove_stale_scratch();
+    if stale > 0 {
+        tracing::info!("removed {stale} scratch folders of killed unimlip processes");
+    }
     let mut out = std::io::stdout().lock();
     match run(args, &mut out) {
         Ok(code) => {

@@ -553,3 +553,231 @@ fn missing_credentials_name_the_variables_to_set() {
     assert!(!err.contains("169.254"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+/// What `strace -f -y` saw: fsyncs (by path) and renames (from, to), in order.
+#[derive(Debug, PartialEq)]
+enum Sys {
+    Fsync(String),
+    Rename(String, String),
+}
+
+fn parse_strace(log: &str) -> Vec<Sys> {
+    let quoted = |l: &str| -> Vec<String> {
+        l.split('"')
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 1)
+            .map(|(_, s)| s.to_string())
+            .collect()
+    };
+    let mut out = Vec::new();
+    for l in log.lines() {
+        if let Some(at) = l.find("fsync(").or_else(|| l.find("fdatasync(")) {
+            let rest = &l[at..];
+            if let (Some(a), Some(b)) = (rest.find('<'), rest.find('>')) {
+                out.push(Sys::Fsync(rest[a + 1..b].to_string()));
+            }
+        } else if l.contains("rename") && !l.contains("resumed>") {
+            let q = quoted(l);
+            if q.len() >= 2 {
+                out.push(Sys::Rename(q[0].clone(), q[1].clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Every rename into a file whose name ends with one of `names` was preceded by an fsync of
+/// the file renamed and followed by an fsync of the folder it landed in; returns how many.
+fn check_durable(events: &[Sys], names: &[&str]) -> usize {
+    let mut seen = 0;
+    for (i, e) in events.iter().enumerate() {
+        let Sys::Rename(from, to) = e else { continue };
+        if !names.iter().any(|n| to.ends_with(n)) {
+            continue;
+        }
+        seen += 1;
+        let synced = |p: &str, r: &[Sys]| r.iter().any(|e| matches!(e, Sys::Fsync(f) if f == p));
+        assert!(
+            synced(from, &events[..i]),
+            "{to}: renamed from {from} without an fsync of it first"
+        );
+        let dir = Path::new(to)
+            .parent()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            synced(&dir, &events[i + 1..]),
+            "{to}: its folder {dir} not synced after the rename"
+        );
+    }
+    seen
+}
+
+fn strace(args: &[&str], log: &Path) -> Option<bool> {
+    if std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        require_tool("strace");
+        return None;
+    }
+    let status = std::process::Command::new("strace")
+        .args([
+            "-f",
+            "-y",
+            "-e",
+            "trace=fsync,fdatasync,rename,renameat,renameat2",
+            "-o",
+        ])
+        .arg(log)
+        .arg(bin())
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    Some(status.success())
+}
+
+#[test]
+fn local_commits_sync_the_file_then_rename_then_sync_the_folder() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    synth("roco", &src, 40, 2);
+    let out = d.path().join("out");
+    let log = d.path().join("ingest.strace");
+    let args = ingest_args("roco", src.to_str().unwrap(), out.to_str().unwrap());
+    let Some(ok_) = strace(&args, &log) else {
+        return;
+    };
+    assert!(ok_);
+    let events = parse_strace(&std::fs::read_to_string(&log).unwrap());
+    let shards = read_store(out.to_str().unwrap()).manifest.shards.len();
+    assert_eq!(check_durable(&events, &["manifest.json"]), 1, "{events:?}");
+    assert_eq!(check_durable(&events, &["quarantine.parquet"]), 1);
+    assert_eq!(check_durable(&events, &[".parquet"]), shards + 1);
+    assert!(
+        check_durable(&events, &[".json"]) > shards,
+        "journal entries"
+    );
+
+    // A checkpoint: weights, optimiser state, state.json, then latest.json.
+    let t = tempfile::tempdir().unwrap();
+    let (ds, vocab) = crate::train::roco_with_vocab(t.path(), 40);
+    let run = d.path().join("run");
+    let cfg = crate::train::config(
+        d.path(),
+        ds.to_str().unwrap(),
+        &vocab,
+        run.to_str().unwrap(),
+        "[optim]\nmax_steps = 1\n",
+    );
+    let log = d.path().join("train.strace");
+    assert!(strace(&["train", "--config", cfg.to_str().unwrap()], &log).unwrap());
+    let events = parse_strace(&std::fs::read_to_string(&log).unwrap());
+    for name in [
+        "weights.safetensors",
+        "optimizer.safetensors",
+        "state.json",
+        "latest.json",
+    ] {
+        assert_eq!(check_durable(&events, &[name]), 1, "{name}");
+    }
+    // latest.json, the commit point, is renamed after every file it names.
+    let pos = |n: &str| {
+        events
+            .iter()
+            .position(|e| matches!(e, Sys::Rename(_, t) if t.ends_with(n)))
+            .unwrap()
+    };
+    assert!(
+        pos("latest.json") > pos("state.json") && pos("state.json") > pos("weights.safetensors")
+    );
+}
+
+#[test]
+fn shared_datasets_follow_the_umask_and_killed_runs_leftovers_are_cleaned() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    synth("roco", &src, 30, 2);
+    let out = d.path().join("out");
+    let cmd = format!(
+        "umask 022 && exec {} {}",
+        bin().display(),
+        ingest_args("roco", src.to_str().unwrap(), out.to_str().unwrap()).join(" ")
+    );
+    let st = std::process::Command::new("sh")
+        .args(["-c", &cmd])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    use std::os::unix::fs::PermissionsExt;
+    for (rel, _) in tree(&out) {
+        let mode = std::fs::metadata(out.join(&rel))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o644, "{rel}");
+    }
+
+    // A killed run's leftovers: scratch in TMPDIR and an uncommitted checkpoint folder.
+    let t = tempfile::tempdir().unwrap();
+    let (ds, vocab) = crate::train::roco_with_vocab(t.path(), 40);
+    let run_dir = d.path().join("run");
+    let cfg = crate::train::config(
+        d.path(),
+        ds.to_str().unwrap(),
+        &vocab,
+        run_dir.to_str().unwrap(),
+        "[optim]\nmax_steps = 2\n\n[checkpoint]\nevery = 1\nkeep = 5\n",
+    );
+    let tmp = d.path().join("tmp");
+    std::fs::create_dir_all(tmp.join("unimlip-999999999-ckpt-abc")).unwrap();
+    std::fs::write(
+        tmp.join("unimlip-999999999-ckpt-abc/weights.safetensors"),
+        [0u8; 64],
+    )
+    .unwrap();
+    let env = [("TMPDIR", tmp.to_str().unwrap())];
+    let r = run_env(
+        &[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--stop-after",
+            "1",
+        ],
+        &env,
+    );
+    assert!(r.ok, "{}", r.stderr);
+    assert!(!tmp.join("unimlip-999999999-ckpt-abc").exists());
+    let ckpt = run_dir.join("checkpoints");
+    let stray = ckpt.join("step-00000099");
+    std::fs::create_dir_all(&stray).unwrap();
+    std::fs::write(stray.join("weights.safetensors"), [0u8; 64]).unwrap();
+    std::fs::write(ckpt.join(".unimlip-tmp-999999999-0-state.json"), b"{").unwrap();
+    let r = run_env(
+        &["train", "--config", cfg.to_str().unwrap(), "--resume"],
+        &env,
+    );
+    assert!(r.ok, "{}", r.stderr);
+    assert!(!stray.exists() && !ckpt.join(".unimlip-tmp-999999999-0-state.json").exists());
+    let mut dirs: Vec<String> = std::fs::read_dir(&ckpt)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    dirs.sort();
+    assert_eq!(dirs, ["latest.json", "step-00000001", "step-00000002"]);
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "scratch left behind"
+    );
+}

@@ -17,6 +17,7 @@
 //! retry.
 
 mod batch;
+pub mod durable;
 mod error;
 mod manifest;
 pub mod plan;
@@ -24,6 +25,7 @@ mod quarantine;
 mod record;
 mod scan;
 mod schema;
+pub mod scratch;
 pub mod splits;
 mod store;
 mod verify;

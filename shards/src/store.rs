@@ -286,23 +286,29 @@ impl Store {
         }
     }
 
-    /// Writes an object in one atomic PUT.
+    /// Writes an object in one atomic PUT. On a local store the write is also durable: a
+    /// temporary file beside the target, fsync, rename, fsync of the folder, so that after a
+    /// power loss the object is either whole or absent and a manifest never names bytes that
+    /// never reached the disk.
     pub fn put(&self, rel: &str, bytes: impl Into<Bytes>) -> Result<()> {
-        let payload = PutPayload::from_bytes(bytes.into());
+        let bytes = bytes.into();
+        if let Some(target) = self.local_path(rel) {
+            return crate::durable::write(&target, &bytes).map_err(|e| Error::io(&target, e));
+        }
+        let payload = PutPayload::from_bytes(bytes);
         block_on(self.inner.put(&self.path(rel), payload)).map_err(|e| Self::err("put", rel, e))?;
         Ok(())
     }
 
     /// Moves a finished local file into the store: a rename when both are on the same local
     /// filesystem (atomic, no copy), an upload otherwise.
+    /// On a local store the file is synced before the rename and its folder after it.
     pub fn put_file_moving(&self, rel: &str, local: &FsPath) -> Result<()> {
-        if let Some(root) = &self.local_root {
-            let target = root.join(rel);
-            if let Some(dir) = target.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-            }
-            if std::fs::rename(local, &target).is_ok() {
-                return Ok(());
+        if let Some(target) = self.local_path(rel) {
+            match crate::durable::move_into(local, &target) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => return Err(Error::io(&target, e)),
             }
         }
         self.put_file(rel, local)
@@ -313,7 +319,7 @@ impl Store {
         let size = std::fs::metadata(local)
             .map_err(|e| Error::io(local, e))?
             .len();
-        if size <= multipart_threshold() {
+        if size <= multipart_threshold() || self.local_root.is_some() {
             let bytes = std::fs::read(local).map_err(|e| Error::io(local, e))?;
             return self.put(rel, bytes);
         }
@@ -324,16 +330,25 @@ impl Store {
             let mut w = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
             let mut buf = vec![0u8; PART_SIZE];
             loop {
-                let n = file
-                    .read(&mut buf)
-                    .map_err(|e| object_store::Error::Generic {
-                        store: "local",
-                        source: Box::new(e),
-                    })?;
+                let n = match file.read(&mut buf) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        // An upload that cannot finish is aborted, not left for the bucket
+                        // to keep (and bill) as an incomplete multipart upload.
+                        let _ = w.abort().await;
+                        return Err(object_store::Error::Generic {
+                            store: "local",
+                            source: Box::new(e),
+                        });
+                    }
+                };
                 if n == 0 {
                     break;
                 }
-                w.wait_for_capacity(4).await?;
+                if let Err(e) = w.wait_for_capacity(4).await {
+                    let _ = w.abort().await;
+                    return Err(e);
+                }
                 w.write(&buf[..n]);
             }
             w.finish().await.map(|_| ())

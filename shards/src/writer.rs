@@ -260,8 +260,11 @@ impl ShardWriter {
     }
 
     fn open_shard(&self) -> Result<OpenShard> {
+        // 0666 before the umask, as any file the user creates: a shard renamed into a shared
+        // dataset folder must be readable by whoever the umask lets read it.
         let file = tempfile::Builder::new()
             .prefix(".shard-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(&self.spool)
             .map_err(|e| Error::io(&self.spool, e))?;
         let (f, path) = file.into_parts();

@@ -43,7 +43,8 @@ pub fn save(
     keep: usize,
 ) -> Result<(), Error> {
     let store = Store::open(url)?;
-    let tmp = tempfile::tempdir().map_err(|e| tensors_err(Path::new("<tempdir>"), e))?;
+    let tmp = unimlip_shards::scratch::scratch_dir("ckpt")
+        .map_err(|e| tensors_err(Path::new("<tempdir>"), e))?;
     let dir = step_dir(state.step);
     let weights = tmp.path().join("weights.safetensors");
     vs.save(&weights).map_err(|e| tensors_err(&weights, e))?;
@@ -99,7 +100,8 @@ pub fn load_latest(
     let Some(dir) = latest_dir(&store)? else {
         return Ok(None);
     };
-    let tmp = tempfile::tempdir().map_err(|e| tensors_err(Path::new("<tempdir>"), e))?;
+    let tmp = unimlip_shards::scratch::scratch_dir("ckpt")
+        .map_err(|e| tensors_err(Path::new("<tempdir>"), e))?;
     let fetch = |name: &str| -> Result<std::path::PathBuf, Error> {
         let p = tmp.path().join(name);
         let bytes = store.get(&format!("{dir}/{name}"))?;
@@ -115,6 +117,34 @@ pub fn load_latest(
     opt.load_state(&named, state.step)
         .map_err(|e| Error::Mismatch(format!("{url}/{dir}: {e}")))?;
     Ok(Some(state))
+}
+
+/// Removes what a killed run left of checkpoints it never committed: step folders newer than
+/// the one `latest.json` names (or all, before the first commit), and temporary files of dead
+/// processes. Returns how many objects went.
+pub fn remove_uncommitted(url: &str) -> Result<usize, Error> {
+    let store = Store::open(url)?;
+    if let Some(root) = store.local_root() {
+        unimlip_shards::durable::remove_stale_tmp(root);
+    }
+    let latest = latest_dir(&store)?;
+    let mut removed = 0;
+    for f in store.list("")? {
+        let dir = f.path.split('/').next().unwrap_or("");
+        if dir.starts_with("step-") && latest.as_deref().is_none_or(|l| dir > l) {
+            store.delete(&f.path)?;
+            removed += 1;
+        }
+    }
+    if let Some(root) = store.local_root() {
+        // Empty step folders left by the deletes above.
+        if let Ok(entries) = std::fs::read_dir(root) {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_dir(e.path());
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// `<out>/checkpoints`.

@@ -112,7 +112,8 @@ impl Trained {
         let checkpoints = Store::open_existing(&crate::checkpoint::checkpoints_url(url))?;
         let dir = crate::checkpoint::latest_dir(&checkpoints)?
             .ok_or_else(|| Error::Mismatch(format!("{}: no checkpoint yet", checkpoints.url())))?;
-        let tmp = tempfile::tempdir().map_err(|e| Error::io("<tempdir>", e))?;
+        let tmp =
+            unimlip_shards::scratch::scratch_dir("eval").map_err(|e| Error::io("<tempdir>", e))?;
         let fetch = |rel: &str| -> Result<String> {
             let name = rel.rsplit('/').next().unwrap_or(rel);
             let p = tmp.path().join(name);
@@ -135,7 +136,8 @@ impl Trained {
         device: Device,
     ) -> Result<Trained> {
         let config = ModelConfig::load(model).map_err(Error::Config)?;
-        let tmp = tempfile::tempdir().map_err(|e| Error::io("<tempdir>", e))?;
+        let tmp =
+            unimlip_shards::scratch::scratch_dir("eval").map_err(|e| Error::io("<tempdir>", e))?;
         Trained::build(config, tokenizer, weights, device, tmp)
     }
 

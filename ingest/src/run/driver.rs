@@ -102,6 +102,9 @@ struct Outcome {
 pub fn ingest(opts: &IngestOptions, progress: &dyn Progress) -> Result<IngestReport> {
     let start = Instant::now();
     let store = Store::open(&opts.out)?;
+    if let Some(root) = store.local_root() {
+        unimlip_shards::durable::remove_stale_tmp(root);
+    }
     let src = Source::open(&opts.src)?;
     let reader = opts.dataset.reader(&src, opts.variant.as_deref())?;
     progress.phase("hashing metadata");
@@ -269,16 +272,21 @@ impl<'a> Run<'a> {
     ) -> Result<Self> {
         // On a local store the spool sits beside the shards, so finished shards are renamed
         // into place instead of copied.
-        let spool_parent = match store.local_root() {
-            Some(root) => root.join(JOURNAL_DIR),
-            None => std::env::temp_dir(),
+        // Elsewhere it is a scratch folder named after this process, which a later run removes
+        // if this one is killed.
+        let spool = match store.local_root() {
+            Some(root) => {
+                let parent = root.join(JOURNAL_DIR);
+                std::fs::create_dir_all(&parent)
+                    .map_err(|e| Error::read(parent.display().to_string(), e))?;
+                tempfile::Builder::new()
+                    .prefix(".spool-")
+                    .tempdir_in(&parent)
+                    .map_err(|e| Error::read(parent.display().to_string(), e))?
+            }
+            None => unimlip_shards::scratch::scratch_dir("spool")
+                .map_err(|e| Error::read(std::env::temp_dir().display().to_string(), e))?,
         };
-        std::fs::create_dir_all(&spool_parent)
-            .map_err(|e| Error::read(spool_parent.display().to_string(), e))?;
-        let spool = tempfile::Builder::new()
-            .prefix(".spool-")
-            .tempdir_in(&spool_parent)
-            .map_err(|e| Error::read(spool_parent.display().to_string(), e))?;
         let mut run = Run {
             store,
             key,

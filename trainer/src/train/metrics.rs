@@ -63,7 +63,8 @@ impl Metrics {
         let (path, store, tmp) = match run.local_path(NAME) {
             Some(p) => (p, None, None),
             None => {
-                let tmp = tempfile::tempdir().map_err(|e| Error::io("<tempdir>", e))?;
+                let tmp = unimlip_shards::scratch::scratch_dir("metrics")
+                    .map_err(|e| Error::io("<tempdir>", e))?;
                 let p = tmp.path().join(NAME);
                 if let Some(bytes) = run.get_opt(NAME)? {
                     std::fs::write(&p, &bytes).map_err(|e| Error::io(&p, e))?;

@@ -117,6 +117,12 @@ pub fn train(
     let lead = run.pg.rank() == 0;
     let store = Store::open(&cfg.out)?;
     let ckpt = checkpoints_url(&cfg.out);
+    if lead {
+        let gone = checkpoint::remove_uncommitted(&ckpt)?;
+        if gone > 0 {
+            tracing::warn!("removed {gone} files of a checkpoint a killed run never committed");
+        }
+    }
     let (mut step, mut cursor) = (0i64, run.loader.start(0));
     if opts.resume {
         if !store.any_under("checkpoints/")? {

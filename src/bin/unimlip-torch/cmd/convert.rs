@@ -33,7 +33,8 @@ pub(super) fn run_script(
     args: &[&std::ffi::OsStr],
     what: &str,
 ) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let dir = unimlip_shards::scratch::scratch_dir("python")
+        .context("cannot create a temporary folder")?;
     std::fs::write(dir.path().join(name), source)?;
     std::fs::write(dir.path().join("st_io.py"), ST_IO)?;
     let run = Command::new(python)
@@ -120,7 +121,8 @@ pub fn hf_bert(a: HfBertArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     }
     let base = ModelConfig::load(&a.model).map_err(anyhow::Error::msg)?;
     let given = hf::weights_file(&a.dir)?;
-    let tmp = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let tmp = unimlip_shards::scratch::scratch_dir("convert")
+        .context("cannot create a temporary folder")?;
     let mut weights = given.clone();
     if given.extension().is_some_and(|e| e == "bin") {
         weights = tmp.path().join("model.safetensors");

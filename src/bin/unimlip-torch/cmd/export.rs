@@ -89,7 +89,8 @@ fn write_tensors(all: &[(String, Tensor)], path: &Path) -> anyhow::Result<()> {
 pub fn safetensors(a: ExportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let src = open(&a)?;
     let all = tensors(&src.vs, |_| true);
-    let tmp = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let tmp = unimlip_shards::scratch::scratch_dir("export")
+        .context("cannot create a temporary folder")?;
     let part = tmp.path().join("weights.safetensors");
     write_tensors(&all, &part)?;
     move_into(&part, &a.output)?;
@@ -129,7 +130,8 @@ pub fn pmc_clip(a: ExportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> 
     let keep = move |n: &str| ssl || !n.starts_with("image_mlp.");
     let all = tensors(&src.vs, keep);
     let (no_decay, decay) = pmc_groups(&src.vs, &keep);
-    let tmp = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let tmp = unimlip_shards::scratch::scratch_dir("export")
+        .context("cannot create a temporary folder")?;
     let weights = tmp.path().join("weights.safetensors");
     write_tensors(&all, &weights)?;
     let meta = tmp.path().join("meta.json");
