@@ -561,6 +561,10 @@ pub struct IngestArgs {
     /// this times --workers); an image needing more is quarantined as too-large.
     #[arg(long, default_value = "512MiB")]
     pub image_memory: String,
+    /// Take the output's writer lease from its holder (one known to be gone: another host's
+    /// ingest that was killed). A dead holder on this host is taken over without it.
+    #[arg(long)]
+    pub break_lease: bool,
     /// Dataset variant (pmc-oa: splits, pmc_oa or pmc_oa_beta).
     #[arg(long)]
     pub variant: Option<String>,

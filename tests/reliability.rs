@@ -781,3 +781,86 @@ fn shared_datasets_follow_the_umask_and_killed_runs_leftovers_are_cleaned() {
         "scratch left behind"
     );
 }
+
+#[test]
+fn a_second_writer_into_the_same_output_is_refused_with_the_holder_named() {
+    let d = tempfile::tempdir().unwrap();
+    let (a, b) = (d.path().join("a"), d.path().join("b"));
+    synth("roco", &a, 400, 1);
+    synth("roco", &b, 60, 2);
+    let out = d.path().join("out");
+    let first = std::process::Command::new(bin())
+        .args(ingest_args(
+            "roco",
+            a.to_str().unwrap(),
+            out.to_str().unwrap(),
+        ))
+        .args(["--workers", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lease = out.join("_ingest/lease.json");
+    let t0 = std::time::Instant::now();
+    while !lease.exists() {
+        assert!(t0.elapsed().as_secs() < 30, "no lease appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let held: serde_json::Value = serde_json::from_slice(&std::fs::read(&lease).unwrap()).unwrap();
+    assert_eq!(held["pid"].as_u64(), Some(first.id() as u64), "{held}");
+    let r = run(&ingest_args(
+        "roco",
+        b.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ));
+    assert!(!r.ok, "the second writer ran");
+    assert!(
+        r.stderr.contains("is being written by")
+            && r.stderr.contains(&format!("pid {}", first.id())),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    let (status, err) = wait_for(first, std::time::Duration::from_secs(120));
+    assert!(status.success(), "{err}");
+    assert!(!lease.exists(), "the lease outlived its holder");
+    let v = json(&ok(&[
+        "inspect",
+        out.to_str().unwrap(),
+        "--verify",
+        "--json",
+    ]));
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["inputs"].as_u64(), Some(400));
+
+    // A lease left by a killed process of this host is taken over by the next run.
+    let mut dead: serde_json::Value = held.clone();
+    dead["pid"] = serde_json::json!(999_999_999u64);
+    std::fs::write(&lease, serde_json::to_vec(&dead).unwrap()).unwrap();
+    ok(&ingest_args(
+        "roco",
+        a.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ));
+    // Another host's expired lease needs --break-lease.
+    dead["host"] = serde_json::json!("elsewhere");
+    dead["expires_unix"] = serde_json::json!(1);
+    std::fs::write(&lease, serde_json::to_vec(&dead).unwrap()).unwrap();
+    let r = run(&ingest_args(
+        "roco",
+        a.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ));
+    assert!(
+        !r.ok && r.stderr.contains("--break-lease") && r.stderr.contains("expired"),
+        "{}",
+        r.stderr
+    );
+    let args = [
+        ingest_args("roco", a.to_str().unwrap(), out.to_str().unwrap()),
+        vec!["--break-lease"],
+    ]
+    .concat();
+    ok(&args);
+    assert!(!lease.exists());
+}

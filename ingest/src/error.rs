@@ -41,6 +41,9 @@ pub enum Error {
         /// The output URL.
         url: String,
     },
+    /// Another writer holds the output's lease.
+    #[error("{0}")]
+    Lease(String),
     /// Synthesising a dataset failed.
     #[error("synth: {0}")]
     Synth(String),

@@ -13,6 +13,7 @@
 //!     variant: None,
 //!     overwrite: false,
 //!     partition: None,
+//!     break_lease: false,
 //! };
 //! let report = ingest(&opts, &Quiet)?;
 //! println!("{} rows", report.manifest.rows());

@@ -60,6 +60,31 @@ pub fn write(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
     sync_dir(dir)
 }
 
+/// Creates `target` with `bytes` only if it does not exist, atomically (a synced temporary file
+/// hard-linked into place, which fails when the name is taken) and durably; `Ok(false)` when it
+/// exists.
+pub fn create_new(target: &Path, bytes: &[u8]) -> std::io::Result<bool> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    create_dirs(dir)?;
+    let tmp = dir.join(format!(
+        "{TMP_PREFIX}{}-{}-new",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })();
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, target));
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => sync_dir(dir).map(|()| true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Moves a finished local file to `target` durably: the file is synced, renamed, and the
 /// folder synced. `Ok(false)` when a rename cannot do it (another file system): the caller
 /// copies instead.

@@ -300,6 +300,37 @@ impl Store {
         Ok(())
     }
 
+    /// Creates an object only if none exists at `rel`; `false` when one does. Local stores
+    /// create it atomically (a hard link of a synced temporary file); object stores use a
+    /// conditional PUT (`If-None-Match: *`), and where the store has none, a look first (racy:
+    /// the caller reads back what landed).
+    pub fn put_new(&self, rel: &str, bytes: impl Into<Bytes>) -> Result<bool> {
+        let bytes = bytes.into();
+        if let Some(target) = self.local_path(rel) {
+            return crate::durable::create_new(&target, &bytes).map_err(|e| Error::io(&target, e));
+        }
+        let opts = object_store::PutOptions {
+            mode: object_store::PutMode::Create,
+            ..Default::default()
+        };
+        let path = self.path(rel);
+        match block_on(
+            self.inner
+                .put_opts(&path, PutPayload::from_bytes(bytes.clone()), opts),
+        ) {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(object_store::Error::NotImplemented { .. }) => {
+                if self.get_opt(rel)?.is_some() {
+                    return Ok(false);
+                }
+                self.put(rel, bytes)?;
+                Ok(true)
+            }
+            Err(e) => Err(Self::err("put", rel, e)),
+        }
+    }
+
     /// Moves a finished local file into the store: a rename when both are on the same local
     /// filesystem (atomic, no copy), an upload otherwise.
     /// On a local store the file is synced before the rename and its folder after it.

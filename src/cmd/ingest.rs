@@ -71,6 +71,7 @@ fn options(a: &IngestArgs) -> anyhow::Result<IngestOptions> {
         writer,
         variant: a.variant.clone(),
         overwrite: a.overwrite,
+        break_lease: a.break_lease,
         partition: a
             .partition
             .as_deref()

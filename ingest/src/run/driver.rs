@@ -51,6 +51,9 @@ pub struct IngestOptions {
     pub overwrite: bool,
     /// Process only this part of the source; `ingest --commit` merges the parts.
     pub partition: Option<Partition>,
+    /// Take the output's writer lease even from a live-looking or expired holder (one known
+    /// to be gone).
+    pub break_lease: bool,
 }
 
 /// Receives progress events; the CLI draws a progress bar from them.
@@ -102,6 +105,14 @@ struct Outcome {
 pub fn ingest(opts: &IngestOptions, progress: &dyn Progress) -> Result<IngestReport> {
     let start = Instant::now();
     let store = Store::open(&opts.out)?;
+    let (lease_path, what) = match opts.partition {
+        Some(p) => (
+            format!("{JOURNAL_DIR}/lease-{}.json", p.tag()),
+            format!("ingest part {}/{}", p.index + 1, p.count),
+        ),
+        None => (format!("{JOURNAL_DIR}/lease.json"), "ingest".to_string()),
+    };
+    let lease = super::lease::Lease::acquire(&store, &lease_path, &what, opts.break_lease)?;
     if let Some(root) = store.local_root() {
         unimlip_shards::durable::remove_stale_tmp(root);
     }
@@ -159,6 +170,7 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn Progress) -> Result<IngestRep
     progress.phase("ingesting");
     run.stream(reader.as_ref(), &src, opts, progress)?;
     progress.phase("committing");
+    lease.check_held()?;
     let (manifest, quarantine) = run.finish(opts, options, source, reader.label_names())?;
     match opts.partition {
         None => manifest.commit(&store)?,
@@ -516,7 +528,7 @@ impl<'a> Run<'a> {
             .map(|e| journal::journal_path(&self.journal_dir, &e.path))
             .collect();
         for l in self.store.list(&self.journal_dir)? {
-            if !live_j.contains(&l.path) {
+            if !live_j.contains(&l.path) && !journal::is_lease(&l.path) {
                 self.store.delete(&l.path)?;
             }
         }

@@ -64,6 +64,9 @@ impl Kept {
 pub fn load(store: &Store, dir: &str, key: &str) -> Result<BTreeMap<String, Kept>> {
     let mut by_split: BTreeMap<String, Vec<(u32, JournalEntry)>> = BTreeMap::new();
     for listed in store.list(dir)? {
+        if is_lease(&listed.path) {
+            continue;
+        }
         let parsed = store
             .get(&listed.path)
             .ok()
@@ -105,6 +108,13 @@ fn keep_prefix(store: &Store, dir: &str, entries: Vec<(u32, JournalEntry)>) -> R
         store.delete(&j.entry.path)?;
     }
     Ok(kept)
+}
+
+/// Whether a path under the journal folder is a writer's lease (not a journal entry).
+pub fn is_lease(path: &str) -> bool {
+    path.rsplit('/')
+        .next()
+        .is_some_and(|n| n.starts_with("lease") && n.ends_with(".json"))
 }
 
 /// The index in a shard path: `shards/train-00012.parquet` → 12.

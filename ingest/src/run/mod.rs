@@ -5,6 +5,7 @@
 mod decode;
 mod driver;
 mod journal;
+mod lease;
 mod ordered;
 mod parts;
 

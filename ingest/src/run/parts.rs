@@ -95,6 +95,12 @@ pub struct PartFile {
 
 /// Merges every part's shards into one committed manifest.
 pub fn commit_parts(store: &Store) -> Result<Manifest> {
+    let lease = super::lease::Lease::acquire(
+        store,
+        &format!("{}/lease.json", super::journal::JOURNAL_DIR),
+        "commit",
+        false,
+    )?;
     let parts = load_parts(store)?;
     let first = &parts[0];
     let mut shards = Vec::new();
@@ -136,6 +142,7 @@ pub fn commit_parts(store: &Store) -> Result<Manifest> {
         },
         ..first.manifest.clone()
     };
+    lease.check_held()?;
     m.commit(store)?;
     Ok(m)
 }
