@@ -164,7 +164,6 @@ fn wait_for(
 
 #[test]
 fn a_stalled_store_fails_the_loader_and_ingest_within_the_io_budget() {
-    use crate::s3::S3Server;
     let Some(s3) = S3Server::start() else { return };
     s3.bucket("stall");
     let d = tempfile::tempdir().unwrap();

@@ -3,8 +3,10 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use unimlip_shards::{
@@ -191,4 +193,144 @@ pub fn run_in_process(args: &[&str]) -> Result<String, String> {
     let mut out = Vec::new();
     unimlip::run(cli, &mut out).map_err(|e| format!("{e:#}"))?;
     Ok(String::from_utf8(out).expect("UTF-8 output"))
+}
+
+/// Starts s3s-fs on `port` over `root` and waits until it accepts connections.
+fn spawn_s3s(exe: &str, port: u16, root: &Path) -> Child {
+    let child = Command::new(exe)
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--access-key",
+            KEY_ID,
+            "--secret-key",
+            SECRET,
+        ])
+        .arg(root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start s3s-fs");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "s3s-fs did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+pub const KEY_ID: &str = "unimlip-test-key";
+pub const SECRET: &str = "unimlip-test-secret-never-printed";
+
+/// A real S3 server (s3s-fs) on a free loopback port, stopped on drop.
+pub struct S3Server {
+    child: Child,
+    pub endpoint: String,
+    root: tempfile::TempDir,
+    exe: String,
+    port: u16,
+}
+
+impl S3Server {
+    pub fn start() -> Option<S3Server> {
+        let exe = std::env::var("UNIMLIP_S3S_FS")
+            .ok()
+            .filter(|p| std::path::Path::new(p).exists());
+        let Some(exe) = exe else {
+            require_tool("s3s-fs");
+            return None;
+        };
+        let root = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = spawn_s3s(&exe, port, root.path());
+        Some(S3Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            root,
+            exe,
+            port,
+        })
+    }
+
+    /// Kills the server (SIGKILL) and starts a new one on the same port and files, as a store
+    /// that crashed and came back.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn_s3s(&self.exe, self.port, self.root.path());
+    }
+
+    /// Kills the server (SIGKILL) without starting another.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn bucket(&self, name: &str) -> std::path::PathBuf {
+        let p = self.root.path().join(name);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", KEY_ID.to_string()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET.to_string()),
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", "us-east-1".to_string()),
+        ]
+    }
+
+    pub fn run_env(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
+        let env = self.env();
+        let mut pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        pairs.extend_from_slice(extra);
+        let r = run_env(args, &pairs);
+        assert!(
+            !r.stdout.contains(SECRET) && !r.stderr.contains(SECRET),
+            "a credential reached the output"
+        );
+        r
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        self.ok_env(args, &[])
+    }
+
+    pub fn ok_env(&self, args: &[&str], extra: &[(&str, &str)]) -> String {
+        let r = self.run_env(args, extra);
+        assert!(r.ok, "unimlip {args:?} failed:\n{}\n{}", r.stdout, r.stderr);
+        r.stdout
+    }
+}
+
+impl S3Server {
+    /// The server process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stops (SIGSTOP) or continues (SIGCONT) the server process: a stalled store.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.signal("-CONT");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

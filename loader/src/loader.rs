@@ -20,6 +20,10 @@ pub struct Loader {
     blocks: Vec<Vec<Block>>,
     fetcher: Arc<Fetcher>,
     runtime: Arc<tokio::runtime::Runtime>,
+    /// Batch buffers kept between streams.
+    spare: crate::pool::Spare,
+    /// Worker and planner threads kept between streams.
+    crew: crate::pool::CrewSlot,
     stats: Arc<Stats>,
 }
 
@@ -64,6 +68,8 @@ impl Loader {
             blocks,
             fetcher,
             runtime: Arc::new(runtime),
+            spare: Default::default(),
+            crew: Default::default(),
             stats,
         })
     }
@@ -164,6 +170,8 @@ impl Loader {
             self.fetcher.clone(),
             self.runtime.clone(),
             self.stats.clone(),
+            self.spare.clone(),
+            self.crew.clone(),
         )
     }
 

@@ -175,10 +175,81 @@ pub struct Stream {
     cursor: Cursor,
     sides: Vec<u32>,
     free: Sender<Vec<Vec<u8>>>,
+    /// The other end of `free`, to take the idle batch buffers back when the stream ends.
+    idle: Receiver<Vec<Vec<u8>>>,
+    /// The loader's stash of batch buffers, kept from one stream (epoch) to the next.
+    spare: Spare,
+    /// How many buffers the stream uses.
+    buffers: usize,
+    /// The threads running this stream's workers and planner, handed back to the loader when
+    /// the stream ends.
+    crew: Option<Crew>,
+    crew_slot: CrewSlot,
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
     failed: bool,
 }
+
+/// A job for one of a crew's threads, given the thread's augmenter (kept from one stream to the
+/// next with its scratch buffers and decoder handle).
+type Task = Box<dyn FnOnce(&mut Option<Augmenter>) + Send>;
+
+/// Threads a loader keeps from one stream (epoch) to the next: its workers and its planner.
+/// A thread that exits leaves its allocator heap behind, and a run of many short epochs grew
+/// by about 80 KB a stream when each had new threads; reused threads also start the next epoch
+/// without spawning.
+pub(crate) struct Crew {
+    tasks: Vec<Sender<Task>>,
+}
+
+impl std::fmt::Debug for Crew {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Crew({} threads)", self.tasks.len())
+    }
+}
+
+impl Crew {
+    /// `workers` augmentation threads and one planner thread.
+    fn new(workers: usize) -> Result<Crew> {
+        let mut tasks = Vec::with_capacity(workers + 1);
+        for t in 0..=workers {
+            let (tx, rx) = bounded::<Task>(1);
+            let name = match t == workers {
+                true => "unimlip-plan".to_string(),
+                false => format!("unimlip-aug-{t}"),
+            };
+            std::thread::Builder::new()
+                .name(name)
+                .spawn(move || {
+                    let mut aug = None;
+                    for task in rx {
+                        task(&mut aug);
+                    }
+                })
+                .map_err(|e| Error::Worker(e.to_string()))?;
+            tasks.push(tx);
+        }
+        Ok(Crew { tasks })
+    }
+
+    fn workers(&self) -> usize {
+        self.tasks.len() - 1
+    }
+
+    fn run(&self, thread: usize, task: Task) -> Result<()> {
+        self.tasks[thread]
+            .send(task)
+            .map_err(|_| Error::Worker("a loader thread stopped".into()))
+    }
+}
+
+/// Where a loader keeps its crew between streams (empty while a stream uses it).
+pub(crate) type CrewSlot = Arc<std::sync::Mutex<Option<Crew>>>;
+
+/// Batch buffers kept by a loader between its streams: an epoch's tens of megabytes are reused
+/// by the next one instead of freed and allocated again (an allocator keeps such churn resident,
+/// and a run of many short epochs grew by about 80 KB per epoch).
+pub(crate) type Spare = Arc<std::sync::Mutex<Vec<Vec<Vec<u8>>>>>;
 
 impl std::fmt::Debug for Finished {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -253,6 +324,19 @@ impl Iterator for Stream {
 impl Drop for Stream {
     fn drop(&mut self) {
         self.stop.store(true, Relaxed);
+        if let Some(crew) = self.crew.take() {
+            let mut slot = self.crew_slot.lock().expect("crew");
+            if slot.is_none() {
+                *slot = Some(crew);
+            }
+        }
+        let mut spare = self.spare.lock().expect("spare buffers");
+        while spare.len() < self.buffers {
+            match self.idle.try_recv() {
+                Ok(b) => spare.push(b),
+                Err(_) => break,
+            }
+        }
     }
 }
 
@@ -271,6 +355,8 @@ pub(crate) fn start(
     fetcher: Arc<Fetcher>,
     runtime: Arc<tokio::runtime::Runtime>,
     stats: Arc<Stats>,
+    spare: Spare,
+    crew_slot: CrewSlot,
 ) -> Result<Stream> {
     let threads = config.threads;
     let (job_tx, job_rx) = bounded::<Msg>(config.prefetch_batches.max(1));
@@ -284,11 +370,19 @@ pub(crate) fn start(
         .iter()
         .map(|v| v.crop.size())
         .collect();
-    for _ in 0..buffers {
-        let views = (0..sides.len())
-            .map(|v| vec![0u8; config.pipeline.view_bytes(v) * plan.batch_size])
-            .collect();
-        free_tx.send(views).expect("room for every buffer");
+    let lens: Vec<usize> = (0..sides.len())
+        .map(|v| config.pipeline.view_bytes(v) * plan.batch_size)
+        .collect();
+    {
+        let mut kept = spare.lock().expect("spare buffers");
+        for _ in 0..buffers {
+            let reused = kept
+                .iter()
+                .position(|b| b.iter().map(Vec::len).eq(lens.iter().copied()))
+                .map(|i| kept.swap_remove(i));
+            let views = reused.unwrap_or_else(|| lens.iter().map(|n| vec![0u8; *n]).collect());
+            free_tx.send(views).expect("room for every buffer");
+        }
     }
     let stop = Arc::new(AtomicBool::new(false));
     let cursor = Cursor {
@@ -300,25 +394,38 @@ pub(crate) fn start(
     let step = plan.world as u64 * plan.batch_size as u64;
     let total = plan.batches;
     let (seed, epoch, batch) = (plan.seed, plan.epoch, plan.batch_size);
+    // The loader's threads, or new ones while another stream of this loader holds them.
+    let kept = crew_slot.lock().expect("crew").take();
+    let crew = match kept {
+        Some(c) if c.workers() == threads => c,
+        _ => Crew::new(threads)?,
+    };
     for t in 0..threads {
-        let mut aug = Augmenter::new(config.pipeline.clone()).map_err(Error::Worker)?;
+        // Checked here so that a pipeline the decoder cannot take fails the call, not a thread.
+        let fresh = Augmenter::new(config.pipeline.clone()).map_err(Error::Worker)?;
         let (jobs, ready, free) = (job_rx.clone(), ready_tx.clone(), free_rx.clone());
         let (stats, stop) = (stats.clone(), stop.clone());
-        std::thread::Builder::new()
-            .name(format!("unimlip-aug-{t}"))
-            .spawn(move || {
+        crew.run(
+            t,
+            Box::new(move |kept: &mut Option<Augmenter>| {
+                let aug = match kept {
+                    Some(a) if a.pipeline() == fresh.pipeline() => a,
+                    _ => kept.insert(fresh),
+                };
                 let run = (seed, epoch, batch);
-                worker(&mut aug, run, &jobs, &ready, &free, &stats, &stop)
-            })
-            .map_err(|e| Error::Worker(e.to_string()))?;
+                worker(aug, run, &jobs, &ready, &free, &stats, &stop)
+            }),
+        )?;
     }
     let max_inflight = config.max_inflight.max(1);
     {
         let stop = stop.clone();
-        std::thread::Builder::new()
-            .name("unimlip-plan".into())
-            .spawn(move || planner(plan, &fetcher, &runtime, max_inflight, &job_tx, &stop))
-            .map_err(|e| Error::Worker(e.to_string()))?;
+        crew.run(
+            threads,
+            Box::new(move |_: &mut Option<Augmenter>| {
+                planner(plan, &fetcher, &runtime, max_inflight, &job_tx, &stop)
+            }),
+        )?;
     }
     Ok(Stream {
         ready: ready_rx,
@@ -330,6 +437,11 @@ pub(crate) fn start(
         cursor,
         sides,
         free: free_tx,
+        idle: free_rx,
+        spare,
+        buffers,
+        crew: Some(crew),
+        crew_slot,
         stats,
         stop,
         failed: false,

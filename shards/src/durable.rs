@@ -12,7 +12,33 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Prefix of the temporary files of [`write`].
 pub const TMP_PREFIX: &str = ".unimlip-tmp-";
 
+/// Fault injection for the fault suite: `before:N` or `after:N` stops the process (abort: no
+/// destructor runs, as under SIGKILL) just before or just after its N-th commit rename.
+pub const FAULT_KILL_AT_RENAME: &str = "UNIMLIP_FAULT_KILL_AT_RENAME";
+
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+static RENAMES: AtomicU64 = AtomicU64::new(0);
+
+/// The fault hook around every commit rename (see [`FAULT_KILL_AT_RENAME`]).
+fn rename(from: &Path, to: &Path) -> std::io::Result<()> {
+    let n = RENAMES.fetch_add(1, Ordering::SeqCst) + 1;
+    let fault = std::env::var(FAULT_KILL_AT_RENAME).ok();
+    let at = |when: &str| {
+        fault
+            .as_deref()
+            .and_then(|f| f.strip_prefix(when))
+            .and_then(|k| k.parse::<u64>().ok())
+            == Some(n)
+    };
+    if at("before:") {
+        std::process::abort();
+    }
+    std::fs::rename(from, to)?;
+    if at("after:") {
+        std::process::abort();
+    }
+    Ok(())
+}
 
 /// Syncs a folder, so that the entries created or renamed in it are on disk.
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -51,7 +77,7 @@ pub fn write(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, target)
+        rename(&tmp, target)
     })();
     if done.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -92,7 +118,7 @@ pub fn move_into(local: &Path, target: &Path) -> std::io::Result<bool> {
     let dir = target.parent().unwrap_or(Path::new("."));
     create_dirs(dir)?;
     File::open(local)?.sync_all()?;
-    match std::fs::rename(local, target) {
+    match rename(local, target) {
         Ok(()) => {
             sync_dir(dir)?;
             Ok(true)

@@ -26,6 +26,7 @@ mod record;
 mod scan;
 mod schema;
 pub mod scratch;
+mod segments;
 pub mod splits;
 mod store;
 mod verify;

@@ -458,6 +458,11 @@ impl Store {
             .map_err(|e| Self::err("list", rel_prefix, e))
     }
 
+    /// Reads a byte range of an object.
+    pub fn get_range(&self, rel: &str, range: std::ops::Range<u64>) -> Result<Bytes> {
+        block_on(self.get_range_async(rel, range))
+    }
+
     /// Reads a byte range of an object, on the caller's async runtime (the streaming reader
     /// fetches row groups this way, many in flight at once).
     pub async fn get_range_async(&self, rel: &str, range: std::ops::Range<u64>) -> Result<Bytes> {

@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::metadata::{FooterTail, ParquetMetaData, ParquetMetaDataReader};
 use sha2::{Digest, Sha256};
 
 use crate::batch::batch_to_records;
@@ -9,6 +10,7 @@ use crate::manifest::{Manifest, ShardEntry};
 use crate::quarantine::decode_quarantine;
 use crate::record::Record;
 use crate::schema::schema;
+use crate::segments::Segments;
 use crate::store::Store;
 use crate::{Error, Result};
 
@@ -103,11 +105,12 @@ pub struct Damaged {
 /// Shards checked at once by [`check_dataset`] (each streamed, so memory stays small).
 const CHECK_THREADS: usize = 4;
 
-/// Size and hex SHA-256 of an object, streamed.
-fn hash_stream(store: &Store, rel: &str) -> Result<(u64, String)> {
+/// Size and hex SHA-256 of an object, streamed, and its segments cut at `cuts`.
+fn hash_stream(store: &Store, rel: &str, cuts: Vec<u64>) -> Result<(u64, String, Segments)> {
     let mut r = store.reader(rel)?;
     let mut buf = vec![0u8; 4 << 20];
     let mut hasher = Sha256::new();
+    let mut segments = Segments::new(cuts);
     let mut size = 0u64;
     loop {
         let n = std::io::Read::read(&mut r, &mut buf).map_err(|e| Error::io(rel, e))?;
@@ -115,9 +118,36 @@ fn hash_stream(store: &Store, rel: &str) -> Result<(u64, String)> {
             break;
         }
         hasher.update(&buf[..n]);
+        segments.update(&buf[..n]);
         size += n as u64;
     }
-    Ok((size, hex::encode(hasher.finalize())))
+    segments.finish();
+    Ok((size, hex::encode(hasher.finalize()), segments))
+}
+
+/// The Parquet footer of a shard of `size` bytes; `Err(reason)` when it cannot be read as one.
+fn read_footer(
+    store: &Store,
+    entry: &ShardEntry,
+) -> Result<std::result::Result<ParquetMetaData, String>> {
+    let size = entry.bytes;
+    if size < 12 {
+        return Ok(Err(format!("{size} bytes is too short for Parquet")));
+    }
+    let tail = store.get_range(&entry.path, size - 8..size)?;
+    let tail: [u8; 8] = tail[..].try_into().expect("8 bytes");
+    let len = match FooterTail::try_new(&tail) {
+        Ok(f) => f.metadata_length() as u64,
+        Err(e) => return Ok(Err(format!("unreadable footer: {e}"))),
+    };
+    if len + 8 > size {
+        return Ok(Err(format!("the footer claims {len} bytes")));
+    }
+    let meta = store.get_range(&entry.path, size - 8 - len..size - 8)?;
+    Ok(
+        ParquetMetaDataReader::decode_metadata(&meta)
+            .map_err(|e| format!("unreadable footer: {e}")),
+    )
 }
 
 /// Checks one shard: present, of the manifest's size, and with its hash. `Ok(None)` when
@@ -136,7 +166,22 @@ pub fn check_shard(store: &Store, entry: &ShardEntry) -> Result<Option<Damaged>>
     if size != entry.bytes {
         return damaged(format!("{size} bytes, manifest says {}", entry.bytes));
     }
-    let (size, sha) = match hash_stream(store, &entry.path) {
+    // With block hashes in the manifest, the row groups and the footer are checked against
+    // theirs in the same pass (what the streaming reader checks), cut where the footer says.
+    let meta = match entry.has_block_hashes() {
+        false => None,
+        true => match read_footer(store, entry)? {
+            Ok(m) => Some(m),
+            Err(reason) => return damaged(reason),
+        },
+    };
+    let cuts: Vec<u64> = match &meta {
+        Some(m) => std::iter::once(4)
+            .chain((0..m.num_row_groups()).map(|i| crate::row_group_range(m, i).end))
+            .collect(),
+        None => Vec::new(),
+    };
+    let (size, sha, segments) = match hash_stream(store, &entry.path, cuts) {
         Err(Error::NotFound { .. }) => return damaged("missing".into()),
         other => other?,
     };
@@ -145,6 +190,20 @@ pub fn check_shard(store: &Store, entry: &ShardEntry) -> Result<Option<Damaged>>
     }
     if sha != entry.sha256 {
         return damaged(format!("sha256 {sha}, manifest says {}", entry.sha256));
+    }
+    if let Some(m) = &meta {
+        let hashes = crate::writer::block_hashes(&segments.done, m, &entry.path);
+        let Ok((groups, footer)) = hashes else {
+            return damaged("the footer's row groups do not tile the file".into());
+        };
+        if let Some(i) = (0..groups.len()).find(|&i| groups[i] != entry.row_group_sha256[i]) {
+            return damaged(format!(
+                "row group {i} does not match its sha256 in the manifest"
+            ));
+        }
+        if footer != entry.footer_sha256 {
+            return damaged("the footer does not match its sha256 in the manifest".into());
+        }
     }
     Ok(None)
 }

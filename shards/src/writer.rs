@@ -23,6 +23,7 @@ use crate::batch::records_to_batch;
 use crate::manifest::ShardEntry;
 use crate::record::Record;
 use crate::schema::{col, schema};
+use crate::segments::Segments;
 use crate::{Error, Result};
 
 /// Size limits of the shards a [`ShardWriter`] produces.
@@ -69,13 +70,7 @@ pub struct FinishedShard {
 struct HashingWriter {
     inner: BufWriter<File>,
     hash: Sha256,
-    segment: Sha256,
-    bytes: u64,
-    /// Offsets not yet reached at which the current segment ends, ascending.
-    cuts: std::collections::VecDeque<u64>,
-    /// Finished segments: (start, end, SHA-256).
-    segments: Vec<(u64, u64, [u8; 32])>,
-    segment_start: u64,
+    segments: Segments,
 }
 
 impl HashingWriter {
@@ -83,49 +78,19 @@ impl HashingWriter {
         HashingWriter {
             inner: BufWriter::with_capacity(1 << 20, file),
             hash: Sha256::new(),
-            segment: Sha256::new(),
-            bytes: 0,
             // The leading magic is a segment of its own, hashed by no row group.
-            cuts: [4].into(),
-            segments: Vec::new(),
-            segment_start: 0,
+            segments: Segments::new([4]),
         }
     }
 
     /// Ends the current segment at `offset` (not before the bytes seen so far).
     fn cut_at(&mut self, offset: u64) {
-        let last = self.cuts.back().copied().unwrap_or(self.segment_start);
-        if offset > last {
-            self.cuts.push_back(offset);
-        }
-        self.take_cuts(&[]);
-    }
-
-    /// Hashes `data` into the segments, closing each one whose cut it reaches.
-    fn take_cuts(&mut self, mut data: &[u8]) {
-        while let Some(&cut) = self.cuts.front() {
-            let k = cut.saturating_sub(self.bytes) as usize;
-            if k > data.len() {
-                break;
-            }
-            self.segment.update(&data[..k]);
-            self.bytes += k as u64;
-            data = &data[k..];
-            let digest = std::mem::take(&mut self.segment).finalize().into();
-            self.segments.push((self.segment_start, cut, digest));
-            self.segment_start = cut;
-            self.cuts.pop_front();
-        }
-        self.segment.update(data);
-        self.bytes += data.len() as u64;
+        self.segments.cut_at(offset);
     }
 
     /// Closes the last segment at the end of the file; returns the file's hash.
     fn finish(&mut self) -> [u8; 32] {
-        let end = self.bytes;
-        let digest = std::mem::take(&mut self.segment).finalize().into();
-        self.segments.push((self.segment_start, end, digest));
-        self.segment_start = end;
+        self.segments.finish();
         std::mem::take(&mut self.hash).finalize().into()
     }
 }
@@ -139,7 +104,7 @@ impl Write for HashingWriter {
         let data = &buf[..n];
         if n < PARALLEL_HASH_BYTES {
             self.hash.update(data);
-            self.take_cuts(data);
+            self.segments.update(data);
             return Ok(n);
         }
         // A row group's pages arrive in large writes, all at once when the group is closed;
@@ -150,7 +115,7 @@ impl Write for HashingWriter {
                 file_hash.update(data);
                 file_hash
             });
-            self.take_cuts(data);
+            self.segments.update(data);
             self.hash = whole.join().expect("hashing cannot panic");
         });
         Ok(n)
@@ -289,8 +254,8 @@ impl ShardWriter {
         let sink = open.writer.inner_mut();
         sink.flush().map_err(|e| Error::io(&*open.file, e))?;
         let sha256 = hex::encode(sink.finish());
-        let bytes = sink.bytes;
-        let (row_group_sha256, footer_sha256) = block_hashes(&sink.segments, &meta, &path)?;
+        let bytes = sink.segments.bytes();
+        let (row_group_sha256, footer_sha256) = block_hashes(&sink.segments.done, &meta, &path)?;
         let entry = ShardEntry {
             path,
             split: self.split.clone(),
@@ -345,7 +310,7 @@ pub fn footer_start(meta: &ParquetMetaData) -> u64 {
 /// the file was written: after the leading magic, one segment per row group and the footer.
 /// The ranges are checked against the Parquet metadata, so a writer that laid the file out
 /// differently fails here instead of recording wrong hashes.
-fn block_hashes(
+pub(crate) fn block_hashes(
     segments: &[(u64, u64, [u8; 32])],
     meta: &ParquetMetaData,
     path: &str,

@@ -414,17 +414,16 @@ impl Fetcher {
             match store.get_range_async(path, range.clone()).await {
                 Ok(b) => return Ok(b),
                 Err(e @ unimlip_shards::Error::NotFound { .. }) => return Err(e.into()),
-                Err(e @ unimlip_shards::Error::Timeout { .. }) => {
+                // Retries spent (the store's within the budget, then these): the store is
+                // unavailable, and every read queued behind this one fails at once.
+                Err(e) if attempt + 1 >= ATTEMPTS || start.elapsed() >= budget => {
                     let shown = format!("{}: {e}", store.url());
                     return Err(Error::Unavailable(
                         self.unavailable.get_or_init(|| shown).clone(),
                     ));
                 }
-                Err(e) if attempt + 1 >= ATTEMPTS || start.elapsed() >= budget => {
-                    return Err(e.into());
-                }
                 Err(e) => {
-                    tracing::warn!("retrying a read of {path}: {e}");
+                    tracing::debug!("retrying a read of {path}: {e}");
                     self.stats.retries.fetch_add(1, Relaxed);
                     tokio::time::sleep(Duration::from_millis(50 << (2 * attempt))).await;
                     attempt += 1;
