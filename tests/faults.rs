@@ -567,7 +567,7 @@ fn tampers(table: &mut Table, dir: &Path, src: &Path, ds: &Path) {
     table.add("tampered cache files: caught and replaced", t0, &cached);
 }
 
-/// Peak resident memory (kB) of `pid` while it runs, sampled: (at the end of warm-up, after).
+/// Resident memory (kB) of a running process.
 fn rss_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -625,12 +625,11 @@ fn long_stream(table: &mut Table, dir: &Path) {
         if let Some(Ok(Some(status))) = child.as_mut().map(|c| c.try_wait()) {
             break status.success();
         }
-        if let Some(rss) = rss_kb(pid) {
-            if started.elapsed() > Duration::from_secs(5) {
-                let w = *warm.get_or_insert(rss);
-                peak = peak.max(rss);
-                let _ = w;
-            }
+        if let Some(rss) = rss_kb(pid)
+            && started.elapsed() > Duration::from_secs(5)
+        {
+            warm.get_or_insert(rss);
+            peak = peak.max(rss);
         }
         if started.elapsed() > Duration::from_secs(600) {
             let _ = child.take().map(|mut c| c.kill());
