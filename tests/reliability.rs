@@ -635,6 +635,7 @@ fn strace(args: &[&str], log: &Path) -> Option<bool> {
         .arg(bin())
         .args(args)
         .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .status()
         .unwrap();
     Some(status.success())
