@@ -444,11 +444,83 @@ fn store_faults(table: &mut Table, s3: &mut S3Server, src: &Path, big: &Path) {
             }),
         );
     }
+    outcomes.push(training_on_a_paused_store(s3, &env));
     table.add(
-        "S3 server paused / killed+restarted under ingest and loader",
+        "S3 server paused / killed+restarted under ingest, loader, training",
         t0,
         &outcomes,
     );
+}
+
+/// Training that streams from S3 while the server is paused: it stops within the budget with
+/// one line, its last checkpoint intact, and resumes to the end once the store answers again.
+fn training_on_a_paused_store(s3: &mut S3Server, env: &[(String, String)]) -> Result<u64, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let vocab = dir.path().join("vocab.txt");
+    let r = run_with(
+        &[
+            "tokenizer",
+            "train",
+            "--data",
+            "s3://faults-store/ds",
+            "--vocab-size",
+            "1000",
+            "--out",
+            vocab.to_str().unwrap(),
+        ],
+        env,
+    );
+    if !r.ok {
+        return Err(format!("tokenizer: {}", r.stderr.trim()));
+    }
+    let run_dir = dir.path().join("run");
+    let cfg = dir.path().join("run.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "model = \"tiny\"\ntokenizer = \"{}\"\nout = \"{}\"\nseed = 3\n\n[data]\n\
+             sources = [{{ url = \"s3://faults-store/ds\", splits = [\"train\"] }}]\nbatch_size = 8\nthreads = 2\n\n\
+             [optim]\nepochs = 50\n\n[checkpoint]\nevery = 1\nkeep = 2\n",
+            vocab.display(),
+            run_dir.display()
+        ),
+    )
+    .unwrap();
+    let cfg_s = cfg.to_str().unwrap();
+    let child = spawn(&["train", "--config", cfg_s], env);
+    let latest = run_dir.join("checkpoints/latest.json");
+    let t0 = Instant::now();
+    while !latest.exists() && t0.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s3.signal("-STOP");
+    let t = Instant::now();
+    let got = wait(child, Duration::from_secs(60));
+    s3.signal("-CONT");
+    match got {
+        None => return Err("training: still running with the store paused".into()),
+        Some((true, _)) => return Err("training: finished before the fault hit".into()),
+        Some((false, err)) if err.matches("error").count() != 1 => {
+            return Err(format!("training: not one error line: {err}"));
+        }
+        Some(_) if t.elapsed() > Duration::from_secs(20) => {
+            return Err(format!("training: gave up after {:?}", t.elapsed()));
+        }
+        Some(_) => {}
+    }
+    let kept = newest_weights(&run_dir);
+    if kept.is_empty() {
+        return Err("training: no intact checkpoint after the stop".into());
+    }
+    let short = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("epochs = 50", "epochs = 50\nmax_steps = 40");
+    std::fs::write(&cfg, short).unwrap();
+    let r = run_with(&["train", "--config", cfg_s, "--resume"], env);
+    match r.ok {
+        true => Ok(0),
+        false => Err(format!("training: resume failed: {}", r.stderr.trim())),
+    }
 }
 
 /// Damages a copy of `ds` with `f`, then asks each reader.
