@@ -71,6 +71,9 @@ struct HashingWriter {
     inner: BufWriter<File>,
     hash: Sha256,
     segments: Segments,
+    /// A flush to disk of what is written so far, running beside the writer: the commit's
+    /// fsync then waits only for the bytes written since (see [`HashingWriter::sync_early`]).
+    syncing: Option<std::thread::JoinHandle<()>>,
 }
 
 impl HashingWriter {
@@ -80,7 +83,29 @@ impl HashingWriter {
             hash: Sha256::new(),
             // The leading magic is a segment of its own, hashed by no row group.
             segments: Segments::new([4]),
+            syncing: None,
         }
+    }
+
+    /// Starts writing the file's pages to disk on another thread (unless one such flush is
+    /// still running), after a row group has been written: durability costs the commit only
+    /// the last row group's flush, not the whole shard's.
+    fn sync_early(&mut self) {
+        if self.syncing.as_ref().is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        if let Some(h) = self.syncing.take() {
+            let _ = h.join();
+        }
+        let Ok(file) = self.inner.get_ref().try_clone() else {
+            return;
+        };
+        self.syncing = std::thread::Builder::new()
+            .name("unimlip-sync".into())
+            .spawn(move || {
+                let _ = file.sync_data();
+            })
+            .ok();
     }
 
     /// Ends the current segment at `offset` (not before the bytes seen so far).
@@ -90,6 +115,9 @@ impl HashingWriter {
 
     /// Closes the last segment at the end of the file; returns the file's hash.
     fn finish(&mut self) -> [u8; 32] {
+        if let Some(h) = self.syncing.take() {
+            let _ = h.join();
+        }
         self.segments.finish();
         std::mem::take(&mut self.hash).finalize().into()
     }
@@ -118,6 +146,7 @@ impl Write for HashingWriter {
             self.segments.update(data);
             self.hash = whole.join().expect("hashing cannot panic");
         });
+        self.sync_early();
         Ok(n)
     }
 

@@ -11,7 +11,7 @@
 //! or when its expiry has passed (another host's holder stopped renewing: taken over only with
 //! `--break-lease`, as that holder may be alive behind a partition).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -50,7 +50,8 @@ pub struct Lease {
     store: Store,
     path: String,
     nonce: String,
-    stop: Arc<AtomicBool>,
+    /// Dropped to stop the renewer at once.
+    stop: Option<Sender<()>>,
     renewer: Option<std::thread::JoinHandle<()>>,
     /// The first renewal failure, if any (the holder may have lost the lease).
     lost: Arc<Mutex<Option<String>>>,
@@ -158,21 +159,25 @@ impl Lease {
 
     fn hold(store: &Store, path: &str, mut info: LeaseInfo) -> Lease {
         let nonce = info.nonce.clone();
-        let stop = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = channel::<()>();
         let lost = Arc::new(Mutex::new(None));
-        let (s, p, flag, lost_in) = (store.clone(), path.to_string(), stop.clone(), lost.clone());
+        let (s, p, lost_in) = (store.clone(), path.to_string(), lost.clone());
         let renewer = std::thread::Builder::new()
             .name("unimlip-lease".into())
             .spawn(move || {
-                let step = Duration::from_millis(200);
-                let mut waited = Duration::ZERO;
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(step);
-                    waited += step;
-                    if waited < RENEW {
-                        continue;
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(RENEW) {
+                    // Renew only a lease still ours: one broken by another writer stays theirs.
+                    match read(&s, &p) {
+                        Ok(Some(held)) if held.nonce == info.nonce => {}
+                        other => {
+                            let why = match other {
+                                Err(e) => e.to_string(),
+                                _ => "taken over by another writer".into(),
+                            };
+                            lost_in.lock().expect("lease").get_or_insert(why);
+                            break;
+                        }
                     }
-                    waited = Duration::ZERO;
                     info.expires_unix = now_unix() + TTL.as_secs();
                     let body = serde_json::to_vec_pretty(&info).expect("lease serialises");
                     if let Err(e) = s.put(&p, body) {
@@ -185,7 +190,7 @@ impl Lease {
             store: store.clone(),
             path: path.to_string(),
             nonce,
-            stop,
+            stop: Some(stop),
             renewer,
             lost,
         }
@@ -218,7 +223,7 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop.take());
         if let Some(h) = self.renewer.take() {
             let _ = h.join();
         }
