@@ -137,6 +137,9 @@ pub fn read(dir: &Path, weights: &Path) -> Result<HfBert> {
         path: weights.display().to_string(),
         cause: crate::torch_message(&e),
     })?;
+    let mut all = all;
+    // Checked in name order, so that a mismatch names the same tensor on every run.
+    all.sort_by(|a, b| a.0.cmp(&b.0));
     let expected = expected_shapes(&config);
     let mut tensors = Vec::new();
     let mut skipped = 0;
@@ -196,10 +199,12 @@ fn expected_shapes(c: &TextConfig) -> Vec<(String, Vec<i64>)> {
 /// every encoder tensor of the model must be there with its shape (the pooler may be absent:
 /// a `BertModel` saved without it). Returns how many tensors were copied.
 pub fn load_text(vs: &mut nn::VarStore, path: &Path) -> Result<usize> {
-    let tensors = Tensor::read_safetensors(path).map_err(|e| Error::Tensors {
+    let mut tensors = Tensor::read_safetensors(path).map_err(|e| Error::Tensors {
         path: path.display().to_string(),
         cause: crate::torch_message(&e),
     })?;
+    // The file's order is not kept by the reader: name order makes errors repeatable.
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
     copy_text(vs, &tensors, &path.display().to_string())
 }
 
@@ -364,5 +369,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("the model's text tower has"), "{e}");
+    }
+
+    #[test]
+    fn a_wrong_shape_names_the_first_tensor_by_name_on_every_read() {
+        let _rng = crate::rng_lock();
+        let d = tempfile::tempdir().unwrap();
+        let c = text_config(&bert_json("")).unwrap();
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let _t = crate::model::Bert::new(vs.root() / "bert", &c);
+        let named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+        let file = d.path().join("model.safetensors");
+        Tensor::write_safetensors(&named, &file).unwrap();
+        // A config whose intermediate size differs: both FFN matrices mismatch, and the error
+        // names layer 0's `intermediate.dense.bias` (the first in name order) every time, however
+        // the reader orders the file's tensors.
+        let json = bert_json("")
+            .to_string()
+            .replace("\"intermediate_size\":64", "\"intermediate_size\":48");
+        std::fs::write(d.path().join("config.json"), json).unwrap();
+        for _ in 0..8 {
+            let e = read(d.path(), &file).err().unwrap().to_string();
+            assert!(
+                e.contains("`bert.encoder.layer.0.intermediate.dense.bias`"),
+                "{e}"
+            );
+        }
     }
 }
