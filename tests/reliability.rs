@@ -126,15 +126,27 @@ fn a_tampered_cache_is_never_served() {
         );
     }
 
-    // A manifest from before row-group hashes: a cached copy is hashed whole before use.
+    // A manifest from before row-group hashes (its sha256 is the whole file's, which also
+    // names the cached copy): a cached copy is hashed whole before use.
     let m = ds.join("manifest.json");
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&m).unwrap()).unwrap();
+    let mut files = files;
     for s in v["shards"].as_array_mut().unwrap() {
         let s = s.as_object_mut().unwrap();
         s.remove("row_group_sha256");
         s.remove("footer_sha256");
+        assert_eq!(s.remove("sha256_of").unwrap(), "segments");
+        let shard = std::fs::read(ds.join(s["path"].as_str().unwrap())).unwrap();
+        let whole = unimlip_shards::sha256_hex(&shard);
+        let cached = cache.join(format!("{}.parquet", s["sha256"].as_str().unwrap()));
+        let renamed = cache.join(format!("{whole}.parquet"));
+        std::fs::rename(&cached, &renamed).unwrap();
+        let i = files.iter().position(|f| *f == cached).unwrap();
+        files[i] = renamed;
+        s.insert("sha256".into(), whole.into());
     }
     std::fs::write(&m, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    let pristine: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
     tamper(&files[2], 0.5);
     let third = bench(data);
     assert_eq!(third["sequence_sha256"], first["sequence_sha256"]);

@@ -263,7 +263,8 @@ fn a_corrupt_shard_is_refused_before_use() {
     let store = Store::open(&url).unwrap();
     let m = unimlip_shards::Manifest::load(&store).unwrap();
     let path = dir.path().join("a").join(&m.shards[0].path);
-    let mut bytes = std::fs::read(&path).unwrap();
+    let pristine = std::fs::read(&path).unwrap();
+    let mut bytes = pristine.clone();
     bytes[100] ^= 1;
     std::fs::write(&path, bytes).unwrap();
     let first_error = || {
@@ -281,11 +282,18 @@ fn a_corrupt_shard_is_refused_before_use() {
         err.contains("row group 0") && err.contains("sha256"),
         "{err}"
     );
-    // A manifest without block hashes (written before they existed): the whole-shard hash.
+    // A manifest without block hashes (written before they existed, when `sha256` was the
+    // whole file's): the whole-shard hash.
     let mut m = unimlip_shards::Manifest::load(&store).unwrap();
-    for e in &mut m.shards {
+    for (i, e) in m.shards.iter_mut().enumerate() {
         e.row_group_sha256.clear();
         e.footer_sha256.clear();
+        e.sha256_of = unimlip_shards::ShardHash::File;
+        let file = match i {
+            0 => pristine.clone(),
+            _ => std::fs::read(dir.path().join("a").join(&e.path)).unwrap(),
+        };
+        e.sha256 = unimlip_shards::sha256_hex(&file);
     }
     store
         .put("manifest.json", serde_json::to_vec(&m).unwrap())

@@ -35,7 +35,7 @@ mod writer;
 pub use batch::{batch_to_records, records_to_batch};
 pub use error::{Error, Result};
 pub use manifest::{
-    MANIFEST_PATH, Manifest, QUARANTINE_PATH, QuarantineSummary, ShardEntry, SourceInfo,
+    MANIFEST_PATH, Manifest, QUARANTINE_PATH, QuarantineSummary, ShardEntry, ShardHash, SourceInfo,
     SplitStats, now_rfc3339,
 };
 pub use quarantine::{QuarantineEntry, decode_quarantine, encode_quarantine};

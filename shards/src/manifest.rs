@@ -24,8 +24,12 @@ pub struct ShardEntry {
     pub rows: u64,
     /// File size in bytes.
     pub bytes: u64,
-    /// Hex SHA-256 of the file.
+    /// Hex SHA-256 of the file, or of its segments' hashes (see [`ShardEntry::sha256_of`]).
     pub sha256: String,
+    /// What `sha256` hashes. Absent (the whole file) in manifests written before segment
+    /// hashing; `segments` since, which needs one pass over the bytes instead of two.
+    #[serde(default, skip_serializing_if = "ShardHash::is_file")]
+    pub sha256_of: ShardHash,
     /// Rows of each row group, in order.
     pub row_groups: Vec<u64>,
     /// Hex SHA-256 of each row group's bytes (see [`crate::row_group_range`]), in order, so a
@@ -36,6 +40,27 @@ pub struct ShardEntry {
     /// Hex SHA-256 of the footer (everything after the last row group). Empty when absent.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub footer_sha256: String,
+}
+
+/// What a shard's `sha256` is the hash of.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShardHash {
+    /// The file's bytes, in one piece.
+    #[default]
+    File,
+    /// The concatenated 32-byte SHA-256 digests of the file's segments, in file order: the
+    /// leading magic (4 bytes), each row group, and the footer (everything after the last
+    /// row group). The segments tile the file, so this covers every byte exactly once, and it
+    /// is computed from the same pass that yields `row_group_sha256` and `footer_sha256`.
+    Segments,
+}
+
+impl ShardHash {
+    /// Whether this is [`ShardHash::File`] (left out of the JSON).
+    pub fn is_file(&self) -> bool {
+        *self == ShardHash::File
+    }
 }
 
 impl ShardEntry {
@@ -156,6 +181,12 @@ impl Manifest {
                     s.row_groups.len()
                 )));
             }
+            if s.sha256_of == ShardHash::Segments && !s.has_block_hashes() {
+                return Err(bad(format!(
+                    "`{}`: its sha256 is over segment hashes, but the segment hashes are missing",
+                    s.path
+                )));
+            }
             if s.row_groups.iter().sum::<u64>() != s.rows {
                 return Err(bad(format!(
                     "`{}`: row groups do not add up to rows",
@@ -218,6 +249,7 @@ mod tests {
             rows,
             bytes: 10,
             sha256: "00".into(),
+            sha256_of: ShardHash::File,
             row_groups: vec![rows],
             row_group_sha256: vec![],
             footer_sha256: String::new(),

@@ -71,6 +71,16 @@ impl Segments {
     }
 }
 
+/// The SHA-256 of a file whose segments hashed to `done` (see
+/// [`crate::ShardHash::Segments`]): over their 32-byte digests, concatenated in order.
+pub fn tree_sha256(done: &[(u64, u64, [u8; 32])]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for (_, _, digest) in done {
+        h.update(digest);
+    }
+    h.finalize().into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +99,12 @@ mod tests {
             .map(|&(a, b)| (a, b, Sha256::digest(&data[a as usize..b as usize]).into()))
             .collect();
         assert_eq!(s.done, want);
+        let mut concat = Vec::new();
+        for (_, _, d) in &want {
+            concat.extend_from_slice(d);
+        }
+        let tree: [u8; 32] = Sha256::digest(&concat).into();
+        assert_eq!(tree_sha256(&s.done), tree);
+        assert_ne!(tree, <[u8; 32]>::from(Sha256::digest(&data)));
     }
 }

@@ -6,7 +6,7 @@ use parquet::file::metadata::{FooterTail, ParquetMetaData, ParquetMetaDataReader
 use sha2::{Digest, Sha256};
 
 use crate::batch::batch_to_records;
-use crate::manifest::{Manifest, ShardEntry};
+use crate::manifest::{Manifest, ShardEntry, ShardHash};
 use crate::quarantine::decode_quarantine;
 use crate::record::Record;
 use crate::schema::schema;
@@ -32,13 +32,6 @@ pub fn verify_shard_bytes(entry: &ShardEntry, bytes: &Bytes) -> Result<()> {
             entry.bytes
         )));
     }
-    let got = sha256_hex(bytes);
-    if got != entry.sha256 {
-        return Err(corrupt(format!(
-            "sha256 {got}, manifest says {}",
-            entry.sha256
-        )));
-    }
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())
         .map_err(|e| corrupt(format!("unreadable footer: {e}")))?;
     if builder.schema().fields() != schema().fields() {
@@ -56,17 +49,63 @@ pub fn verify_shard_bytes(entry: &ShardEntry, bytes: &Bytes) -> Result<()> {
             entry.row_groups
         )));
     }
-    if entry.has_block_hashes() {
+    if entry.has_block_hashes() || entry.sha256_of == ShardHash::Segments {
         let meta = builder.metadata();
-        for (i, want) in entry.row_group_sha256.iter().enumerate() {
-            let r = crate::row_group_range(meta, i);
-            if &sha256_hex(&bytes[r.start as usize..r.end as usize]) != want {
-                return Err(corrupt(format!("row group {i} differs from its hash")));
-            }
+        let mut segments = Segments::new(segment_cuts(meta));
+        segments.update(bytes);
+        segments.finish();
+        compare_segments(entry, &segments, meta).map_err(corrupt)?;
+    }
+    if entry.sha256_of == ShardHash::File {
+        let got = sha256_hex(bytes);
+        if got != entry.sha256 {
+            return Err(corrupt(format!(
+                "sha256 {got}, manifest says {}",
+                entry.sha256
+            )));
         }
-        let tail = &bytes[crate::footer_start(meta) as usize..];
-        if sha256_hex(tail) != entry.footer_sha256 {
-            return Err(corrupt("footer differs from its hash".into()));
+    }
+    Ok(())
+}
+
+/// Where a shard's segments end, as its footer lays them out: after the leading magic and
+/// after each row group (the footer runs to the end of the file).
+fn segment_cuts(meta: &ParquetMetaData) -> Vec<u64> {
+    std::iter::once(4)
+        .chain((0..meta.num_row_groups()).map(|i| crate::row_group_range(meta, i).end))
+        .collect()
+}
+
+/// Compares the hashes of a shard's segments with its manifest entry: each row group's, the
+/// footer's, and, for [`ShardHash::Segments`], the file hash over them. The reason on a
+/// mismatch, naming the first row group that differs.
+fn compare_segments(
+    entry: &ShardEntry,
+    segments: &Segments,
+    meta: &ParquetMetaData,
+) -> std::result::Result<(), String> {
+    if !entry.has_block_hashes() {
+        return Err("the manifest hashes its segments but lists no row-group hashes".into());
+    }
+    let Ok((groups, footer)) = crate::writer::block_hashes(&segments.done, meta, &entry.path)
+    else {
+        return Err("the footer's row groups do not tile the file".into());
+    };
+    if let Some(i) = (0..groups.len()).find(|&i| groups[i] != entry.row_group_sha256[i]) {
+        return Err(format!(
+            "row group {i} does not match its sha256 in the manifest"
+        ));
+    }
+    if footer != entry.footer_sha256 {
+        return Err("the footer does not match its sha256 in the manifest".into());
+    }
+    if entry.sha256_of == ShardHash::Segments {
+        let tree = hex::encode(crate::segments::tree_sha256(&segments.done));
+        if tree != entry.sha256 {
+            return Err(format!(
+                "sha256 {tree} (of its segments), manifest says {}",
+                entry.sha256
+            ));
         }
     }
     Ok(())
@@ -105,11 +144,17 @@ pub struct Damaged {
 /// Shards checked at once by [`check_dataset`] (each streamed, so memory stays small).
 const CHECK_THREADS: usize = 4;
 
-/// Size and hex SHA-256 of an object, streamed, and its segments cut at `cuts`.
-fn hash_stream(store: &Store, rel: &str, cuts: Vec<u64>) -> Result<(u64, String, Segments)> {
+/// Size of an object, streamed, its hex SHA-256 when `whole` (else empty), and its segments
+/// cut at `cuts`.
+fn hash_stream(
+    store: &Store,
+    rel: &str,
+    cuts: Vec<u64>,
+    whole: bool,
+) -> Result<(u64, String, Segments)> {
     let mut r = store.reader(rel)?;
     let mut buf = vec![0u8; 4 << 20];
-    let mut hasher = Sha256::new();
+    let mut hasher = whole.then(Sha256::new);
     let mut segments = Segments::new(cuts);
     let mut size = 0u64;
     loop {
@@ -117,12 +162,17 @@ fn hash_stream(store: &Store, rel: &str, cuts: Vec<u64>) -> Result<(u64, String,
         if n == 0 {
             break;
         }
-        hasher.update(&buf[..n]);
+        if let Some(h) = hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
         segments.update(&buf[..n]);
         size += n as u64;
     }
     segments.finish();
-    Ok((size, hex::encode(hasher.finalize()), segments))
+    let sha = hasher
+        .map(|h| hex::encode(h.finalize()))
+        .unwrap_or_default();
+    Ok((size, sha, segments))
 }
 
 /// The Parquet footer of a shard of `size` bytes; `Err(reason)` when it cannot be read as one.
@@ -168,42 +218,30 @@ pub fn check_shard(store: &Store, entry: &ShardEntry) -> Result<Option<Damaged>>
     }
     // With block hashes in the manifest, the row groups and the footer are checked against
     // theirs in the same pass (what the streaming reader checks), cut where the footer says.
-    let meta = match entry.has_block_hashes() {
+    let segmented = entry.has_block_hashes() || entry.sha256_of == ShardHash::Segments;
+    let meta = match segmented {
         false => None,
         true => match read_footer(store, entry)? {
             Ok(m) => Some(m),
             Err(reason) => return damaged(reason),
         },
     };
-    let cuts: Vec<u64> = match &meta {
-        Some(m) => std::iter::once(4)
-            .chain((0..m.num_row_groups()).map(|i| crate::row_group_range(m, i).end))
-            .collect(),
-        None => Vec::new(),
-    };
-    let (size, sha, segments) = match hash_stream(store, &entry.path, cuts) {
+    let cuts = meta.as_ref().map(segment_cuts).unwrap_or_default();
+    let whole = entry.sha256_of == ShardHash::File;
+    let (size, sha, segments) = match hash_stream(store, &entry.path, cuts, whole) {
         Err(Error::NotFound { .. }) => return damaged("missing".into()),
         other => other?,
     };
     if size != entry.bytes {
         return damaged(format!("{size} bytes, manifest says {}", entry.bytes));
     }
-    if sha != entry.sha256 {
-        return damaged(format!("sha256 {sha}, manifest says {}", entry.sha256));
+    if let Some(m) = &meta
+        && let Err(reason) = compare_segments(entry, &segments, m)
+    {
+        return damaged(reason);
     }
-    if let Some(m) = &meta {
-        let hashes = crate::writer::block_hashes(&segments.done, m, &entry.path);
-        let Ok((groups, footer)) = hashes else {
-            return damaged("the footer's row groups do not tile the file".into());
-        };
-        if let Some(i) = (0..groups.len()).find(|&i| groups[i] != entry.row_group_sha256[i]) {
-            return damaged(format!(
-                "row group {i} does not match its sha256 in the manifest"
-            ));
-        }
-        if footer != entry.footer_sha256 {
-            return damaged("the footer does not match its sha256 in the manifest".into());
-        }
+    if whole && sha != entry.sha256 {
+        return damaged(format!("sha256 {sha}, manifest says {}", entry.sha256));
     }
     Ok(None)
 }
@@ -298,4 +336,93 @@ pub fn read_shard(path: &str, bytes: Bytes) -> Result<Vec<Record>> {
         out.extend(batch_to_records(&batch)?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::tests::sample;
+    use crate::writer::{ShardWriter, WriterOptions};
+
+    /// A shard of several row groups in a memory store, with the entry the writer made.
+    fn stored(name: &str) -> (Store, ShardEntry, Vec<u8>) {
+        let opts = WriterOptions {
+            row_group_bytes: 4_000,
+            shard_bytes: 1 << 30,
+            zstd_level: 1,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = ShardWriter::new("train", 0, dir.path(), opts);
+        for i in 0..20 {
+            assert!(w.push(sample(&format!("r{i:03}"), 1000)).unwrap().is_none());
+        }
+        let shard = w.finish().unwrap().unwrap();
+        let bytes = std::fs::read(&shard.file).unwrap();
+        let store = Store::open(&format!("memory://verify-{name}/ds")).unwrap();
+        store.put(&shard.entry.path, bytes.clone()).unwrap();
+        (store, shard.entry, bytes)
+    }
+
+    fn check(store: &Store, e: &ShardEntry, bytes: &[u8]) -> (Option<String>, Option<String>) {
+        let streamed = check_shard(store, e).unwrap().map(|d| d.reason);
+        let in_memory = verify_shard_bytes(e, &Bytes::copy_from_slice(bytes))
+            .err()
+            .map(|e| e.to_string());
+        (streamed, in_memory)
+    }
+
+    #[test]
+    fn segment_hashed_and_whole_file_entries_both_verify_and_catch_a_flipped_byte() {
+        let (store, v2, bytes) = stored("kinds");
+        assert_eq!(v2.sha256_of, ShardHash::Segments);
+        assert!(v2.row_groups.len() > 2, "{v2:?}");
+        // An entry as manifests before segment hashing wrote it, with and without block hashes.
+        let v1 = ShardEntry {
+            sha256: sha256_hex(&bytes),
+            sha256_of: ShardHash::File,
+            ..v2.clone()
+        };
+        let v0 = ShardEntry {
+            row_group_sha256: vec![],
+            footer_sha256: String::new(),
+            ..v1.clone()
+        };
+        for e in [&v2, &v1, &v0] {
+            assert_eq!(check(&store, e, &bytes), (None, None), "{e:?}");
+        }
+        // One flipped byte inside row group 1: named by the block hashes where there are some.
+        let meta = ParquetMetaDataReader::new()
+            .parse_and_finish(&Bytes::copy_from_slice(&bytes))
+            .unwrap();
+        let mut bad = bytes.clone();
+        bad[crate::row_group_range(&meta, 1).start as usize + 5] ^= 1;
+        store.put(&v2.path, bad.clone()).unwrap();
+        for e in [&v2, &v1, &v0] {
+            let (streamed, in_memory) = check(&store, e, &bad);
+            let (streamed, in_memory) = (streamed.unwrap(), in_memory.unwrap());
+            let want = if e.has_block_hashes() {
+                "row group 1"
+            } else {
+                "sha256"
+            };
+            assert!(streamed.contains(want), "{streamed}");
+            assert!(in_memory.contains(want), "{in_memory}");
+        }
+        // A manifest whose file hash alone was altered: every segment matches, the file does not.
+        store.put(&v2.path, bytes.clone()).unwrap();
+        let forged = ShardEntry {
+            sha256: sha256_hex(b"forged"),
+            ..v2.clone()
+        };
+        let (streamed, in_memory) = check(&store, &forged, &bytes);
+        assert!(streamed.unwrap().contains("of its segments"));
+        assert!(in_memory.unwrap().contains("of its segments"));
+        // Segment hashing without segment hashes is not a manifest this build wrote.
+        let broken = ShardEntry {
+            row_group_sha256: vec![],
+            ..v2
+        };
+        let (streamed, _) = check(&store, &broken, &bytes);
+        assert!(streamed.unwrap().contains("lists no row-group hashes"));
+    }
 }

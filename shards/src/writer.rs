@@ -17,7 +17,6 @@ use parquet::file::metadata::ParquetMetaData;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::batch::records_to_batch;
 use crate::manifest::ShardEntry;
@@ -65,11 +64,11 @@ pub struct FinishedShard {
     pub file: tempfile::TempPath,
 }
 
-/// Passes bytes to the spool file while hashing them twice in the same pass: the whole file, and
-/// the segment between consecutive cut points (the leading magic, each row group, the footer).
+/// Passes bytes to the spool file while hashing the segment between consecutive cut points
+/// (the leading magic, each row group, the footer); the file's own hash is taken over those
+/// segments' hashes ([`crate::ShardHash::Segments`]), so each byte is hashed once.
 struct HashingWriter {
     inner: BufWriter<File>,
-    hash: Sha256,
     segments: Segments,
     /// A flush to disk of what is written so far, running beside the writer: the commit's
     /// fsync then waits only for the bytes written since (see [`HashingWriter::sync_early`]).
@@ -80,7 +79,6 @@ impl HashingWriter {
     fn new(file: File) -> Self {
         HashingWriter {
             inner: BufWriter::with_capacity(1 << 20, file),
-            hash: Sha256::new(),
             // The leading magic is a segment of its own, hashed by no row group.
             segments: Segments::new([4]),
             syncing: None,
@@ -119,35 +117,32 @@ impl HashingWriter {
             let _ = h.join();
         }
         self.segments.finish();
-        std::mem::take(&mut self.hash).finalize().into()
+        crate::segments::tree_sha256(&self.segments.done)
     }
 }
 
-/// Writes at least this long hash the file and the segment on two threads.
+/// Writes at least this long are hashed on another thread while they are written.
 const PARALLEL_HASH_BYTES: usize = 1 << 20;
 
 impl Write for HashingWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        let data = &buf[..n];
-        if n < PARALLEL_HASH_BYTES {
-            self.hash.update(data);
-            self.segments.update(data);
+        if buf.len() < PARALLEL_HASH_BYTES {
+            let n = self.inner.write(buf)?;
+            self.segments.update(&buf[..n]);
             return Ok(n);
         }
-        // A row group's pages arrive in large writes, all at once when the group is closed;
-        // hashing them twice in a row would hold up the whole pipeline at the end of a shard.
-        let mut file_hash = std::mem::take(&mut self.hash);
+        // A row group's pages arrive in large writes, all at once when the group is closed:
+        // hashing them beside the copy into the file keeps the close (and, for the last row
+        // group, the whole ingest) from waiting for the two one after the other.
+        let (inner, segments) = (&mut self.inner, &mut self.segments);
         std::thread::scope(|scope| {
-            let whole = scope.spawn(move || {
-                file_hash.update(data);
-                file_hash
-            });
-            self.segments.update(data);
-            self.hash = whole.join().expect("hashing cannot panic");
-        });
+            let hashing = scope.spawn(|| segments.update(buf));
+            let written = inner.write_all(buf);
+            hashing.join().expect("hashing cannot panic");
+            written
+        })?;
         self.sync_early();
-        Ok(n)
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -291,6 +286,7 @@ impl ShardWriter {
             rows: open.row_groups.iter().sum(),
             bytes,
             sha256,
+            sha256_of: crate::ShardHash::Segments,
             row_groups: open.row_groups,
             row_group_sha256,
             footer_sha256,
@@ -419,13 +415,33 @@ mod tests {
         }
         assert_eq!(footer_start(&meta), at);
         assert_eq!(crate::sha256_hex(&bytes[at as usize..]), e.footer_sha256);
+        assert_eq!(e.sha256_of, crate::ShardHash::Segments);
+        assert_eq!(e.sha256, segments_tree(&bytes, &meta));
         // One flipped byte inside row group 1 is caught by its hash.
         let mut bad = bytes.clone();
         bad[row_group_range(&meta, 1).start as usize + 10] ^= 1;
-        let mut e2 = e.clone();
-        e2.sha256 = crate::sha256_hex(&bad);
-        let err = verify_shard_bytes(&e2, &bytes::Bytes::from(bad)).unwrap_err();
+        let err = verify_shard_bytes(e, &bytes::Bytes::from(bad)).unwrap_err();
         assert!(err.to_string().contains("row group 1"), "{err}");
+        // A manifest whose file hash was altered is caught too, though every segment matches.
+        let mut e2 = e.clone();
+        e2.sha256 = crate::sha256_hex(b"other");
+        let err = verify_shard_bytes(&e2, &bytes::Bytes::from(bytes)).unwrap_err();
+        assert!(err.to_string().contains("of its segments"), "{err}");
+    }
+
+    /// The shard hash of schema 2, computed from the file as the manifest documents it: the
+    /// SHA-256 of the digests of the magic, each row group and the footer, concatenated.
+    fn segments_tree(bytes: &[u8], meta: &ParquetMetaData) -> String {
+        let mut digests = Vec::new();
+        let mut at = 0usize;
+        let ends = std::iter::once(4)
+            .chain((0..meta.num_row_groups()).map(|i| row_group_range(meta, i).end as usize))
+            .chain(std::iter::once(bytes.len()));
+        for end in ends {
+            digests.extend_from_slice(&hex::decode(crate::sha256_hex(&bytes[at..end])).unwrap());
+            at = end;
+        }
+        crate::sha256_hex(&digests)
     }
 
     #[test]
@@ -445,7 +461,10 @@ mod tests {
         let s = w.finish().unwrap().unwrap();
         let bytes = bytes::Bytes::from(std::fs::read(&s.file).unwrap());
         assert_eq!(s.entry.row_groups, vec![3, 2]);
-        assert_eq!(crate::sha256_hex(&bytes), s.entry.sha256);
+        let meta = parquet::file::metadata::ParquetMetaDataReader::new()
+            .parse_and_finish(&bytes)
+            .unwrap();
+        assert_eq!(segments_tree(&bytes, &meta), s.entry.sha256);
         verify_shard_bytes(&s.entry, &bytes).unwrap();
     }
 

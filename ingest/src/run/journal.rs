@@ -143,6 +143,7 @@ mod tests {
             rows: 1,
             bytes: 3,
             sha256: unimlip_shards::sha256_hex(b"abc"),
+            sha256_of: unimlip_shards::ShardHash::File,
             row_groups: vec![1],
             row_group_sha256: vec![],
             footer_sha256: String::new(),

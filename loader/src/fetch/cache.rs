@@ -16,7 +16,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use unimlip_shards::{ShardEntry, Store};
+use unimlip_shards::{ShardEntry, ShardHash, Store};
 
 use crate::{Error, Result};
 
@@ -172,29 +172,38 @@ impl Cache {
 }
 
 /// Streams a shard from its store, handing each chunk to `sink`; returns its size and hex
-/// SHA-256.
+/// SHA-256 (empty for an entry whose hash is over its segments: those are checked row group by
+/// row group when read, so the whole file is not hashed).
 pub async fn hash_object(
     store: &Store,
     entry: &ShardEntry,
     mut sink: impl FnMut(&[u8]) -> Result<()>,
 ) -> Result<(u64, String)> {
     let mut stream = store.stream_async(&entry.path).await?;
-    let mut hasher = Sha256::new();
+    let mut hasher = (entry.sha256_of == ShardHash::File).then(Sha256::new);
     let mut size = 0u64;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
-        hasher.update(&chunk);
+        if let Some(h) = hasher.as_mut() {
+            h.update(&chunk);
+        }
         size += chunk.len() as u64;
         sink(&chunk)?;
     }
-    Ok((size, hex::encode(hasher.finalize())))
+    Ok((
+        size,
+        hasher
+            .map(|h| hex::encode(h.finalize()))
+            .unwrap_or_default(),
+    ))
 }
 
-/// Checks a shard's size and hash against its manifest entry.
+/// Checks a shard's size and hash against its manifest entry (the size alone for an entry whose
+/// hash is over its segments: [`hash_object`]).
 pub fn check(store: &Store, entry: &ShardEntry, size: u64, sha256: &str) -> Result<()> {
     let reason = if size != entry.bytes {
         format!("{size} bytes, the manifest says {}", entry.bytes)
-    } else if sha256 != entry.sha256 {
+    } else if entry.sha256_of == ShardHash::File && sha256 != entry.sha256 {
         format!("sha256 {sha256}, the manifest says {}", entry.sha256)
     } else {
         return Ok(());
@@ -217,6 +226,7 @@ mod tests {
             rows: 1,
             bytes,
             sha256: sha.into(),
+            sha256_of: ShardHash::File,
             row_groups: vec![1],
             row_group_sha256: vec![],
             footer_sha256: String::new(),

@@ -651,6 +651,7 @@ mod tests {
             rows: groups.iter().sum(),
             bytes: 1,
             sha256: String::new(),
+            sha256_of: crate::ShardHash::File,
             row_groups: groups,
             row_group_sha256: vec![],
             footer_sha256: String::new(),
