@@ -68,6 +68,12 @@ impl ShardEntry {
     pub fn has_block_hashes(&self) -> bool {
         self.row_group_sha256.len() == self.row_groups.len() && !self.footer_sha256.is_empty()
     }
+
+    /// Whether verifying the shard hashes its segments (row groups and footer): it has block
+    /// hashes, or its `sha256` is over them.
+    pub fn hashes_segments(&self) -> bool {
+        self.has_block_hashes() || self.sha256_of == ShardHash::Segments
+    }
 }
 
 /// Totals of one split.

@@ -49,7 +49,7 @@ pub fn verify_shard_bytes(entry: &ShardEntry, bytes: &Bytes) -> Result<()> {
             entry.row_groups
         )));
     }
-    if entry.has_block_hashes() || entry.sha256_of == ShardHash::Segments {
+    if entry.hashes_segments() {
         let meta = builder.metadata();
         let mut segments = Segments::new(segment_cuts(meta));
         segments.update(bytes);
@@ -218,8 +218,7 @@ pub fn check_shard(store: &Store, entry: &ShardEntry) -> Result<Option<Damaged>>
     }
     // With block hashes in the manifest, the row groups and the footer are checked against
     // theirs in the same pass (what the streaming reader checks), cut where the footer says.
-    let segmented = entry.has_block_hashes() || entry.sha256_of == ShardHash::Segments;
-    let meta = match segmented {
+    let meta = match entry.hashes_segments() {
         false => None,
         true => match read_footer(store, entry)? {
             Ok(m) => Some(m),
