@@ -1,40 +1,84 @@
-"""Parity of unimlip's colour and blur operations with torchvision.transforms.v2 on uint8.
+"""Parity of unimlip's colour, greyscale and blur operations with the originals.
 
-  check_ops.py PATH/TO/colour_ops   (built by: cargo build --release -p unimlip-loader --example colour_ops)
+  check_ops.py PATH/TO/colour_ops [pil|tensor]
+  (colour_ops is built by: cargo build --release -p unimlip-loader --example colour_ops)
 
-For random images and factors, runs each operation in unimlip and in torchvision and prints the
+pil (the default, the `unimlip` pipeline's arithmetic): against Pillow, as torchvision's
+_functional_pil and SLIP's GaussianBlur call it (ImageEnhance, convert("L"), the HSV round trip,
+ImageFilter.GaussianBlur). tensor (the `unimlip-tensor` pipeline): against
+torchvision.transforms.v2 on uint8 tensors (needs torchvision).
+
+For random images and factors, runs each operation in unimlip and in the original and prints the
 share of values that differ and the largest difference.
 """
+import random
 import subprocess
 import sys
 
-import torch
-from torchvision.transforms.v2 import functional as F
+import numpy as np
+from PIL import Image, ImageEnhance, ImageFilter
 
 exe = sys.argv[1]
-g = torch.Generator().manual_seed(0)
+mode = sys.argv[2] if len(sys.argv) > 2 else "pil"
+rng = np.random.default_rng(0)
 W, H = 96, 64
 cases = [("brightness", 0.6), ("brightness", 1.4), ("contrast", 0.6), ("contrast", 1.4),
          ("saturation", 0.6), ("saturation", 1.4), ("hue", -0.1), ("hue", 0.07),
          ("greyscale", 0.0), ("blur", 0.1), ("blur", 0.8), ("blur", 2.0)]
+random.seed(0)
+cases += [(op, float(np.float32(random.uniform(lo, hi)))) for op, lo, hi in
+          [("brightness", 0.6, 1.4), ("contrast", 0.6, 1.4), ("saturation", 0.6, 1.4),
+           ("hue", -0.1, 0.1), ("blur", 0.1, 2.0)] for _ in range(4)]
+
+
+def pil(op, img, f):
+    im = Image.fromarray(img, "RGB")
+    if op == "brightness":
+        out = ImageEnhance.Brightness(im).enhance(f)
+    elif op == "contrast":
+        out = ImageEnhance.Contrast(im).enhance(f)
+    elif op == "saturation":
+        out = ImageEnhance.Color(im).enhance(f)
+    elif op == "hue":
+        h, s, v = im.convert("HSV").split()
+        nh = np.array(h, dtype=np.uint8)
+        nh += np.int32(f * 255).astype(np.uint8)
+        out = Image.merge("HSV", (Image.fromarray(nh, "L"), s, v)).convert("RGB")
+    elif op == "greyscale":
+        g = np.array(im.convert("L"), dtype=np.uint8)
+        out = Image.fromarray(np.dstack([g, g, g]), "RGB")
+    else:
+        out = im.filter(ImageFilter.GaussianBlur(radius=f))
+    return np.array(out)
+
+
+def tensor(op, img, f):
+    import torch
+    from torchvision.transforms.v2 import functional as F
+    t = torch.from_numpy(img).permute(2, 0, 1).contiguous()
+    out = {
+        "brightness": lambda: F.adjust_brightness(t, f),
+        "contrast": lambda: F.adjust_contrast(t, f),
+        "saturation": lambda: F.adjust_saturation(t, f),
+        "hue": lambda: F.adjust_hue(t, f),
+        "greyscale": lambda: F.rgb_to_grayscale(t, num_output_channels=3),
+        "blur": lambda: F.gaussian_blur(t, [23, 23], [f, f]),
+    }[op]()
+    return out.permute(1, 2, 0).numpy()
+
+
 worst = 0
 for op, f in cases:
-    f = float(torch.tensor(f, dtype=torch.float32))  # factors are drawn as float32, as torchvision's
-    img = torch.randint(0, 256, (3, H, W), dtype=torch.uint8, generator=g)
+    f = float(np.float32(f))  # factors are drawn as float32, as torchvision's
+    img = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
     # smooth half so that hue/saturation see real colours, not just noise
-    img[:, :, : W // 2] = img[:, :, : W // 2].float().mean(dim=2, keepdim=True).to(torch.uint8)
-    raw = img.permute(1, 2, 0).contiguous().numpy().tobytes()
-    out = subprocess.run([exe, op, repr(f), str(W), str(H)], input=raw, capture_output=True, check=True).stdout
-    ours = torch.frombuffer(bytearray(out), dtype=torch.uint8).reshape(H, W, 3).permute(2, 0, 1)
-    ref = {
-        "brightness": lambda: F.adjust_brightness(img, f),
-        "contrast": lambda: F.adjust_contrast(img, f),
-        "saturation": lambda: F.adjust_saturation(img, f),
-        "hue": lambda: F.adjust_hue(img, f),
-        "greyscale": lambda: F.rgb_to_grayscale(img, num_output_channels=3),
-        "blur": lambda: F.gaussian_blur(img, [23, 23], [f, f]),
-    }[op]()
-    d = (ours.int() - ref.int()).abs()
+    img[:, : W // 2] = img[:, : W // 2].mean(axis=1, keepdims=True).astype(np.uint8)
+    out = subprocess.run([exe, op, repr(f), str(W), str(H), mode], input=img.tobytes(),
+                         capture_output=True, check=True).stdout
+    ours = np.frombuffer(out, dtype=np.uint8).reshape(H, W, 3)
+    ref = pil(op, img, f) if mode == "pil" else tensor(op, img, f)
+    d = np.abs(ours.astype(int) - ref.astype(int))
     worst = max(worst, int(d.max()))
-    print(f"{op:<11}{f:>7.3f}: {float((d > 0).float().mean()) * 100:6.2f}% of values differ, max {int(d.max())}")
+    print(f"{mode} {op:<11}{f:>7.3f}: {float((d > 0).mean()) * 100:6.2f}% of values differ, max {int(d.max())}")
 print(f"largest difference: {worst}")
+sys.exit(1 if worst else 0)

@@ -84,6 +84,14 @@ pub struct DemoArgs {
     /// Start over in a folder that holds an earlier demo.
     #[arg(long)]
     pub force: bool,
+    /// Seed of every stage (generation, training, evaluation).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Threads for libtorch and the loader in every stage (default: libtorch's own count, and
+    /// the cores free for decoding). Two runs with the same seed and threads print the same
+    /// tables and write the same result files.
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -172,18 +180,39 @@ pub struct VqaArgs {
     /// Manifest split to train on.
     #[arg(long, default_value = "train")]
     pub train: String,
+    /// Manifest split to choose the epoch on; when the dataset has none (VQA-RAD), a seeded
+    /// tenth of the training images is held out.
+    #[arg(long, default_value = "validation")]
+    pub validation: String,
     /// Manifest split to test on.
     #[arg(long, default_value = "test")]
     pub test: String,
-    /// Epochs.
-    #[arg(long, default_value_t = 20)]
-    pub epochs: usize,
-    /// Encoder learning rate (fusion, tokens and head: 10×).
-    #[arg(long, default_value_t = 5e-5)]
+    /// Epochs (default: M3AE's, VQA-RAD 50, SLAKE 15).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Questions per step (default: M3AE's, VQA-RAD 64, SLAKE 32).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// The encoders' peak learning rate (M3AE's 5e-6); the fusion gets --fusion-multiplier
+    /// times it, the head --head-multiplier times.
+    #[arg(long, default_value_t = 5e-6)]
     pub lr: f64,
-    /// Questions per step.
-    #[arg(long, default_value_t = 16)]
-    pub batch_size: usize,
+    /// The head's learning-rate multiple (M3AE's lr_multiplier_head).
+    #[arg(long, default_value_t = 50.0)]
+    pub head_multiplier: f64,
+    /// The fusion's learning-rate multiple (M3AE's lr_multiplier_multi_modal).
+    #[arg(long, default_value_t = 5.0)]
+    pub fusion_multiplier: f64,
+    /// The loss: bce (M3AE's, an independent sigmoid per answer) or softmax.
+    #[arg(long, value_enum, default_value_t = VqaLossArg::Bce)]
+    pub loss: VqaLossArg,
+    /// What the answer head reads: m3ae (the fused [CLS] and image tokens through M3AE's
+    /// poolers) or queries (the mean of the 20 fused learnable tokens, model.md's design).
+    #[arg(long, value_enum, default_value_t = HeadInputArg::M3ae)]
+    pub head_input: HeadInputArg,
+    /// Training crop: auto (M3AE's: SLAKE resized-crop, others centre), centre or resized-crop.
+    #[arg(long, value_enum, default_value_t = TrainCropArg::Auto)]
+    pub train_crop: TrainCropArg,
     /// Seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -195,9 +224,39 @@ pub struct VqaArgs {
     /// context (77).
     #[arg(long, default_value_t = 32)]
     pub question_length: usize,
-    /// Leave the question's padding out of the fusion's attention (as M3AE's text mask).
-    #[arg(long)]
+    /// Leave the question's padding out of the fusion's attention, as M3AE's text mask
+    /// (false: attend to it, model.md's design).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub mask_padding: bool,
+}
+
+/// `--loss` of `eval vqa`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VqaLossArg {
+    /// BCE with logits times the number of answers (M3AE).
+    Bce,
+    /// Softmax cross-entropy.
+    Softmax,
+}
+
+/// `--head-input` of `eval vqa`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HeadInputArg {
+    /// The fused [CLS] and image tokens (M3AE).
+    M3ae,
+    /// The mean of the 20 fused learnable tokens.
+    Queries,
+}
+
+/// `--train-crop` of `eval vqa`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TrainCropArg {
+    /// M3AE's per dataset.
+    Auto,
+    /// Resize and centre-crop.
+    Centre,
+    /// RandomResizedCrop(0.9–1).
+    ResizedCrop,
 }
 
 #[derive(Debug, Args)]
@@ -259,6 +318,9 @@ pub struct TokenizerTrainArgs {
     /// The vocab.txt to write.
     #[arg(long)]
     pub out: std::path::PathBuf,
+    /// Threads counting the words (default: all cores); the vocabulary does not depend on it.
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
+    pub threads: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -421,7 +483,8 @@ pub struct BenchDecodeArgs {
 /// What the loader reads and how; shared by `bench loader` and `inspect --sample`.
 #[derive(Debug, Args)]
 pub struct LoaderArgs {
-    /// Augmentation pipeline: rrc-flip, unimlip or eval.
+    /// Augmentation pipeline: rrc-flip, unimlip (PIL's arithmetic, as PMC-CLIP and SLIP),
+    /// unimlip-tensor (torchvision's tensor kernels) or eval.
     #[arg(long, default_value = "rrc-flip")]
     pub pipeline: String,
     /// Seed of the order and the augmentations.

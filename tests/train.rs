@@ -58,6 +58,32 @@ pub fn latest_weights(run: &Path) -> Vec<u8> {
     .unwrap()
 }
 
+/// `tokenizer train` writes the same bytes for the same shards and options on every run and at
+/// any thread count.
+#[test]
+fn the_learned_vocabulary_is_the_same_file_on_every_run() {
+    let d = tempfile::tempdir().unwrap();
+    let (ds, first) = roco_with_vocab(d.path(), 400);
+    let first = std::fs::read(first).unwrap();
+    assert!(first.len() > 1000, "{} bytes", first.len());
+    for (run, threads) in [(1, "1"), (2, "2"), (3, "1"), (4, "2")] {
+        let vocab = d.path().join(format!("vocab-{run}.txt"));
+        ok(&[
+            "tokenizer",
+            "train",
+            "--data",
+            ds.to_str().unwrap(),
+            "--vocab-size",
+            "1000",
+            "--threads",
+            threads,
+            "--out",
+            vocab.to_str().unwrap(),
+        ]);
+        assert!(std::fs::read(&vocab).unwrap() == first, "run {run} ({threads} threads) differs");
+    }
+}
+
 #[test]
 fn tiny_trains_from_synth_shards_and_its_losses_go_down() {
     let d = tempfile::tempdir().unwrap();

@@ -37,4 +37,7 @@ pub use retrieval::{
     PMC_EVAL_BATCH, RetrievalJob, RetrievalResult, dropped_partial_batch, retrieval,
 };
 pub use tables::{classify_table, retrieval_table, vqa_table};
-pub use vqa::{ANSWER_RULE, FusionInit, QUERY_TOKENS, QUESTION_LENGTH, VqaJob, VqaResult, vqa};
+pub use vqa::{
+    ANSWER_RULE, EpochScore, FusionInit, HeadInput, QUERY_TOKENS, QUESTION_LENGTH, Schedule,
+    TrainCrop, VqaJob, VqaLoss, VqaResult, m3ae_epochs_and_batch, vqa,
+};

@@ -136,7 +136,7 @@ pub fn macro_auc(scores: &[Vec<f64>], labels: &[Vec<f32>], names: &[String]) -> 
 }
 
 /// VQA accuracy (exact match of normalised answers), overall and by answer type.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct VqaAccuracy {
     /// All questions.
     pub overall: f64,

@@ -32,7 +32,7 @@ pub mod stats;
 pub mod testkit;
 mod tj;
 
-pub use augment::{Augmenter, Crop, Pipeline, ViewSpec};
+pub use augment::{Augmenter, ColourOps, Crop, Pipeline, ViewSpec};
 pub use config::{LoaderConfig, SourceSpec};
 pub use error::{Error, Result};
 pub use fetch::CacheConfig;

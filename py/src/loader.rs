@@ -33,6 +33,9 @@ fn pipeline(name: &str, side: u32) -> PyResult<Pipeline> {
     }
     Ok(match name {
         "unimlip" => Pipeline::unimlip_at(side, true),
+        "unimlip-tensor" => {
+            Pipeline::unimlip_ops_at(side, true, unimlip_loader::ColourOps::TorchvisionTensor)
+        }
         "rrc-flip" => {
             let mut p = Pipeline::rrc_flip();
             for v in &mut p.views {
@@ -43,7 +46,7 @@ fn pipeline(name: &str, side: u32) -> PyResult<Pipeline> {
         "eval" => Pipeline::eval(side),
         other => {
             return Err(PyValueError::new_err(format!(
-                "pipeline `{other}`: expected unimlip, rrc-flip or eval"
+                "pipeline `{other}`: expected unimlip, unimlip-tensor, rrc-flip or eval"
             )));
         }
     })

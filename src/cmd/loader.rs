@@ -44,7 +44,7 @@ pub fn config(
 ) -> anyhow::Result<LoaderConfig> {
     let pipeline = Pipeline::preset(&a.pipeline).with_context(|| {
         format!(
-            "--pipeline {}: expected rrc-flip, unimlip or eval",
+            "--pipeline {}: expected rrc-flip, unimlip, unimlip-tensor or eval",
             a.pipeline
         )
     })?;

@@ -49,7 +49,7 @@ pub use error::{Error, Result, torch_message};
 pub use forward::forward;
 pub use input::{CLIP_MEAN, CLIP_STD, device, images_to_device};
 pub use model::{Fusion, ModelConfig, UniMlip, l2_normalize};
-pub use optim::{AdamW, AdamWConfig, AdamWKernel, cosine_lr, decays};
+pub use optim::{AdamW, AdamWConfig, AdamWKernel, ParamGroup, cosine_lr, decays};
 pub use step::{
     ContrastiveGrad, I2iForm, Losses, Semantics, StepInput, StepLosses, Switches, losses_on,
     losses_single, unscale_replicated,

@@ -61,8 +61,20 @@ pub fn decays(name: &str, dims: usize) -> bool {
 struct Slot {
     param: Tensor,
     decay: bool,
+    /// This parameter's learning rate as a multiple of the step's.
+    lr_scale: f64,
     m: Tensor,
     v: Tensor,
+}
+
+/// How one parameter is updated: weight-decayed or not, and its learning rate as a multiple of
+/// the step's (M3AE's `lr_multiplier_head`, `lr_multiplier_multi_modal`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ParamGroup {
+    /// Whether it is weight-decayed.
+    pub decay: bool,
+    /// Learning-rate multiple.
+    pub lr_scale: f64,
 }
 
 /// The optimiser: one slot per trainable variable, in name order.
@@ -74,17 +86,38 @@ pub struct AdamW {
 }
 
 impl AdamW {
-    /// An optimiser over every trainable variable of `vs`.
+    /// An optimiser over every trainable variable of `vs`, decayed by [`decays`], all at the
+    /// step's learning rate.
     pub fn new(vs: &nn::VarStore, config: AdamWConfig) -> AdamW {
+        AdamW::grouped(vs, config, |name, dims| ParamGroup {
+            decay: decays(name, dims),
+            lr_scale: 1.0,
+        })
+    }
+
+    /// An optimiser over every trainable variable of `vs`, each in the group `group(name,
+    /// dims)` gives it.
+    pub fn grouped(
+        vs: &nn::VarStore,
+        config: AdamWConfig,
+        group: impl Fn(&str, usize) -> ParamGroup,
+    ) -> AdamW {
         let slots = vs
             .variables()
             .into_iter()
             .filter(|(_, t)| t.requires_grad())
             .map(|(name, param)| {
-                let decay = decays(&name, param.dim());
+                let ParamGroup { decay, lr_scale } = group(&name, param.dim());
                 let m = param.zeros_like().detach();
                 let v = param.zeros_like().detach();
-                (name, Slot { param, decay, m, v })
+                let slot = Slot {
+                    param,
+                    decay,
+                    lr_scale,
+                    m,
+                    v,
+                };
+                (name, slot)
             })
             .collect();
         AdamW {
@@ -130,14 +163,20 @@ impl AdamW {
         }
     }
 
-    /// The fused kernel, once for the decayed group and once for the rest.
+    /// The fused kernel, once per group (decayed or not, and each learning-rate multiple).
     fn step_fused(&mut self, lr: f64) -> Result<(), String> {
         let c = self.config;
-        for decay in [true, false] {
+        let mut scales: Vec<f64> = self.slots.values().map(|s| s.lr_scale).collect();
+        scales.sort_by(f64::total_cmp);
+        scales.dedup();
+        for (decay, scale) in [true, false]
+            .into_iter()
+            .flat_map(|d| scales.iter().map(move |&s| (d, s)))
+        {
             let slots: Vec<&Slot> = self
                 .slots
                 .values()
-                .filter(|s| s.decay == decay && s.param.grad().defined())
+                .filter(|s| s.decay == decay && s.lr_scale == scale && s.param.grad().defined())
                 .collect();
             let Some(first) = slots.first() else {
                 continue;
@@ -149,7 +188,7 @@ impl AdamW {
             let m: Vec<&Tensor> = slots.iter().map(|s| &s.m).collect();
             let v: Vec<&Tensor> = slots.iter().map(|s| &s.v).collect();
             let hyper = crate::shim::Hyper {
-                lr,
+                lr: lr * scale,
                 betas: c.betas,
                 weight_decay: wd,
                 eps: c.eps,
@@ -180,6 +219,7 @@ impl AdamW {
                 if !g.defined() {
                     continue;
                 }
+                let lr = lr * s.lr_scale;
                 if s.decay && wd != 0.0 {
                     let _ = s.param.g_mul_scalar_(1.0 - lr * wd);
                 }

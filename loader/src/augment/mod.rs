@@ -9,6 +9,7 @@
 
 mod blur;
 mod color;
+pub mod pil;
 mod resample;
 mod rrc;
 
@@ -35,6 +36,29 @@ pub enum Interp {
     Bicubic,
 }
 
+/// Whose arithmetic the colour jitter, greyscale and blur follow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ColourOps {
+    /// PIL's, as PMC-CLIP's and SLIP's torchvision transforms apply them to PIL images
+    /// (`ImageEnhance`, `convert("L")`, `ImageFilter.GaussianBlur`): see [`pil`]. The default.
+    #[default]
+    Pil,
+    /// torchvision's tensor kernels on uint8 (`transforms.v2.functional`), with a
+    /// [`Blur::kernel`]-tap Gaussian.
+    TorchvisionTensor,
+}
+
+impl ColourOps {
+    /// The name used in configs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ColourOps::Pil => "pil",
+            ColourOps::TorchvisionTensor => "torchvision-tensor",
+        }
+    }
+}
+
 /// One view of a sample.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,6 +81,9 @@ pub struct ViewSpec {
     /// Probability of a horizontal flip.
     #[serde(default)]
     pub flip_p: f64,
+    /// Whose arithmetic the jitter, greyscale and blur follow.
+    #[serde(default)]
+    pub ops: ColourOps,
 }
 
 /// The views every sample becomes.
@@ -83,14 +110,27 @@ impl Pipeline {
                 greyscale_p: 0.0,
                 blur: None,
                 flip_p: 0.5,
+                ops: ColourOps::Pil,
             }],
         }
     }
 
-    /// Uni-Mlip: one weak view (RandomResizedCrop 224, scale 0.5–1, bicubic) for ITC/MLM and
-    /// two strong SimCLR views (the same crop, colour jitter .4/.4/.4/.1 p .8, greyscale p .2,
-    /// Gaussian blur σ 0.1–2 p .5 with 23 taps, flip).
+    /// Uni-Mlip: one weak view (RandomResizedCrop 224, scale 0.5–1, bicubic, as PMC-CLIP) for
+    /// ITC/MLM and two strong SimCLR views as SLIP makes them (the same crop but bilinear,
+    /// colour jitter .4/.4/.4/.1 p .8, greyscale p .2, Gaussian blur σ 0.1–2 p .5, flip), with
+    /// PIL's arithmetic.
     pub fn unimlip() -> Pipeline {
+        Pipeline::unimlip_ops(ColourOps::Pil)
+    }
+
+    /// The Uni-Mlip views with `ops`' arithmetic. [`ColourOps::TorchvisionTensor`] gives the
+    /// views as they were before PIL's arithmetic became the default: tensor kernels, a 23-tap
+    /// blur and a bicubic strong crop.
+    pub fn unimlip_ops(ops: ColourOps) -> Pipeline {
+        let strong_interp = match ops {
+            ColourOps::Pil => Interp::Bilinear,
+            ColourOps::TorchvisionTensor => Interp::Bicubic,
+        };
         let crop = Crop::RandomResized {
             size: 224,
             scale: (0.5, 1.0),
@@ -99,7 +139,7 @@ impl Pipeline {
         let strong = |name: &str| ViewSpec {
             name: name.into(),
             crop,
-            interp: Interp::Bicubic,
+            interp: strong_interp,
             jitter: Some(Jitter {
                 brightness: 0.4,
                 contrast: 0.4,
@@ -114,6 +154,7 @@ impl Pipeline {
                 p: 0.5,
             }),
             flip_p: 0.5,
+            ops,
         };
         Pipeline {
             views: vec![
@@ -125,6 +166,7 @@ impl Pipeline {
                     greyscale_p: 0.0,
                     blur: None,
                     flip_p: 0.0,
+                    ops,
                 },
                 strong("strong1"),
                 strong("strong2"),
@@ -135,7 +177,12 @@ impl Pipeline {
     /// The Uni-Mlip views at a model's input size `side`: the weak view, plus the two strong
     /// ones when `strong` (SimCLR on at any point of a run).
     pub fn unimlip_at(side: u32, strong: bool) -> Pipeline {
-        let mut p = Pipeline::unimlip();
+        Pipeline::unimlip_ops_at(side, strong, ColourOps::Pil)
+    }
+
+    /// [`Pipeline::unimlip_at`] with `ops`' arithmetic.
+    pub fn unimlip_ops_at(side: u32, strong: bool, ops: ColourOps) -> Pipeline {
+        let mut p = Pipeline::unimlip_ops(ops);
         if !strong {
             p.views.truncate(1);
         }
@@ -170,15 +217,18 @@ impl Pipeline {
                 greyscale_p: 0.0,
                 blur: None,
                 flip_p: 0.0,
+                ops: ColourOps::Pil,
             }],
         }
     }
 
-    /// A preset by name: `rrc-flip`, `unimlip` or `eval`.
+    /// A preset by name: `rrc-flip`, `unimlip`, `unimlip-tensor` (torchvision's tensor
+    /// arithmetic) or `eval`.
     pub fn preset(name: &str) -> Option<Pipeline> {
         match name {
             "rrc-flip" => Some(Self::rrc_flip()),
             "unimlip" => Some(Self::unimlip()),
+            "unimlip-tensor" => Some(Self::unimlip_ops(ColourOps::TorchvisionTensor)),
             "eval" => Some(Self::eval(224)),
             _ => None,
         }
@@ -253,6 +303,7 @@ pub struct Augmenter {
     png_raw: Vec<u8>,
     view: Vec<u8>,
     blur: BlurScratch,
+    pil_blur: pil::PilBlurScratch,
     draws: Vec<ViewDraw>,
 }
 
@@ -277,6 +328,7 @@ impl Augmenter {
             png_raw: Vec::new(),
             view: Vec::new(),
             blur: BlurScratch::default(),
+            pil_blur: pil::PilBlurScratch::default(),
         })
     }
 
@@ -449,20 +501,30 @@ impl Augmenter {
         self.resizer
             .resize(src, region, filter, &mut self.view[..len], (size, size))?;
         let img = &mut self.view[..len];
-        if let Some(j) = &draw.jitter {
-            jitter(img, c, j);
-        }
-        if draw.greyscale {
-            greyscale(img, c);
-        }
-        if let (Some(sigma), Some(b)) = (draw.blur, spec.blur) {
-            blur(
-                img,
-                (size as usize, size as usize, c),
-                b.kernel,
-                sigma,
-                &mut self.blur,
-            );
+        let dims = (size as usize, size as usize, c);
+        match spec.ops {
+            ColourOps::Pil => {
+                if let Some(j) = &draw.jitter {
+                    pil::jitter(img, c, j);
+                }
+                if draw.greyscale {
+                    pil::greyscale(img, c);
+                }
+                if let Some(sigma) = draw.blur {
+                    pil::blur(img, dims, sigma, &mut self.pil_blur);
+                }
+            }
+            ColourOps::TorchvisionTensor => {
+                if let Some(j) = &draw.jitter {
+                    jitter(img, c, j);
+                }
+                if draw.greyscale {
+                    greyscale(img, c);
+                }
+                if let (Some(sigma), Some(b)) = (draw.blur, spec.blur) {
+                    blur(img, dims, b.kernel, sigma, &mut self.blur);
+                }
+            }
         }
         write_rgb(img, size as usize, c, draw.flip, out);
         Ok(())

@@ -68,6 +68,7 @@ fn single(crop: Crop, flip_p: f64) -> Pipeline {
             greyscale_p: 0.0,
             blur: None,
             flip_p,
+            ops: ColourOps::Pil,
         }],
     }
 }

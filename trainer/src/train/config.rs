@@ -114,6 +114,12 @@ pub struct DataConfig {
     /// ranks). Part of the sample order: a resumed run must keep it.
     #[serde(default)]
     pub lane_digits: LaneDigits,
+    /// Whose arithmetic the SimCLR views' colour jitter, greyscale and blur follow: `"pil"`
+    /// (default; PIL's, as PMC-CLIP's and SLIP's torchvision transforms on PIL images, with
+    /// SLIP's bilinear crop) or `"torchvision-tensor"` (torchvision's uint8 tensor kernels, a
+    /// 23-tap blur and a bicubic crop: the views before PIL's became the default).
+    #[serde(default)]
+    pub colour_ops: unimlip_loader::ColourOps,
 }
 
 fn default_crop_scale() -> f64 {

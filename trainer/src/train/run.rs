@@ -240,7 +240,8 @@ impl<'a> Run<'a> {
         let d = &cfg.data;
         let mut lc = LoaderConfig::new(
             d.sources.clone(),
-            Pipeline::unimlip_at(side, cfg.losses.i2i.on()).weak_crop_scale(d.crop_scale),
+            Pipeline::unimlip_ops_at(side, cfg.losses.i2i.on(), d.colour_ops)
+                .weak_crop_scale(d.crop_scale),
             d.batch_size,
         );
         lc.seed = cfg.seed;

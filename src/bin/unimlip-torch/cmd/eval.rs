@@ -8,11 +8,14 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use serde::Serialize;
 use unimlip_evaluation::{
-    ClassifyJob, FusionInit, Mode, RetrievalJob, VqaJob, classify_table, retrieval_table, vqa_table,
+    ClassifyJob, FusionInit, HeadInput, Mode, RetrievalJob, Schedule, TrainCrop, VqaJob, VqaLoss,
+    classify_table, retrieval_table, vqa_table,
 };
 use unimlip_trainer::Trained;
 
-use unimlip::cli::{ClassifyArgs, ModelArgs, RetrievalArgs, VqaArgs};
+use unimlip::cli::{
+    ClassifyArgs, HeadInputArg, ModelArgs, RetrievalArgs, TrainCropArg, VqaArgs, VqaLossArg,
+};
 
 /// Decoding threads: `--threads` (libtorch's too), or the cores free now (libtorch keeps its
 /// default, so that results do not depend on the load of the moment).
@@ -158,12 +161,30 @@ pub fn vqa(a: VqaArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let job = VqaJob {
         question_length: a.question_length,
         mask_padding: a.mask_padding,
-        data: a.model.data.clone(),
         train: a.train,
+        validation: Some(a.validation),
         test: a.test,
         epochs: a.epochs,
         batch_size: a.batch_size,
-        lr: a.lr,
+        schedule: Schedule {
+            lr: a.lr,
+            head_multiplier: a.head_multiplier,
+            fusion_multiplier: a.fusion_multiplier,
+            ..Schedule::default()
+        },
+        loss: match a.loss {
+            VqaLossArg::Bce => VqaLoss::Bce,
+            VqaLossArg::Softmax => VqaLoss::Softmax,
+        },
+        head_input: match a.head_input {
+            HeadInputArg::M3ae => HeadInput::M3ae,
+            HeadInputArg::Queries => HeadInput::Queries,
+        },
+        crop: match a.train_crop {
+            TrainCropArg::Auto => TrainCrop::Auto,
+            TrainCropArg::Centre => TrainCrop::Centre,
+            TrainCropArg::ResizedCrop => TrainCrop::ResizedCrop,
+        },
         threads: threads(&a.model),
         seed: a.seed,
         fusion_init: FusionInit::parse(&a.fusion_init).with_context(|| {
@@ -172,6 +193,7 @@ pub fn vqa(a: VqaArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 a.fusion_init
             )
         })?,
+        ..VqaJob::new(&a.model.data)
     };
     let r = unimlip_evaluation::vqa(&mut t, &job, unimlip_trainer::device())?;
     let stem = format!("vqa-{}", r.dataset);
