@@ -109,6 +109,35 @@ fn the_small_demo_runs_every_stage_and_each_eval_stands_alone() {
     assert_eq!(page.matches("<figcaption>").count(), 6, "{page}");
     assert!(dir.join("report/samples/0000-weak.png").exists());
 
+    // The same command again (--force, the same folder) prints the same tables and writes the
+    // same result files, byte for byte.
+    let results = result_files(&dir);
+    assert!(results.len() >= 8, "{results:?}");
+    let first: Vec<Vec<u8>> = results
+        .iter()
+        .map(|n| std::fs::read(dir.join(n)).unwrap())
+        .collect();
+    let vocab = std::fs::read(dir.join("vocab.txt")).unwrap();
+    let out2 = ok(&[
+        "demo",
+        "--out",
+        dir.to_str().unwrap(),
+        "--size",
+        "small",
+        "--force",
+    ]);
+    assert!(tables_of(&out).contains("Table 2"), "{out}");
+    assert_eq!(tables_of(&out2), tables_of(&out), "{out}\n{out2}");
+    assert_eq!(results, result_files(&dir));
+    for (name, before) in results.iter().zip(&first) {
+        let after = std::fs::read(dir.join(name)).unwrap();
+        assert!(
+            &after == before,
+            "{name} differs between two runs of the same demo"
+        );
+    }
+    assert!(std::fs::read(dir.join("vocab.txt")).unwrap() == vocab);
+
     // A second demo in the same folder must be asked for.
     let again = run(&["demo", "--out", dir.to_str().unwrap(), "--size", "small"]);
     assert!(
@@ -196,4 +225,29 @@ fn the_small_demo_runs_every_stage_and_each_eval_stands_alone() {
         "{}",
         missing.stderr
     );
+}
+
+/// The demo's printed tables: everything from Figure 2 to the report stage.
+fn tables_of(out: &str) -> String {
+    let start = out.find("Figure 2").unwrap_or(out.len());
+    let end = out[start..].find("8/8").map_or(out.len(), |e| start + e);
+    // The stage line's elapsed time comes before "8/8" on the same line.
+    let end = out[..end].rfind('\n').unwrap_or(end);
+    out[start..end].to_string()
+}
+
+/// Every evaluation result file of both runs (JSON and Markdown), relative to the demo folder.
+fn result_files(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for run in ["pmc-clip", "uni-mlip"] {
+        let eval = dir.join(run).join("eval");
+        for e in std::fs::read_dir(&eval).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            if name.ends_with(".json") || name.ends_with(".md") {
+                out.push(format!("{run}/eval/{name}"));
+            }
+        }
+    }
+    out.sort();
+    out
 }

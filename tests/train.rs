@@ -80,7 +80,10 @@ fn the_learned_vocabulary_is_the_same_file_on_every_run() {
             "--out",
             vocab.to_str().unwrap(),
         ]);
-        assert!(std::fs::read(&vocab).unwrap() == first, "run {run} ({threads} threads) differs");
+        assert!(
+            std::fs::read(&vocab).unwrap() == first,
+            "run {run} ({threads} threads) differs"
+        );
     }
 }
 

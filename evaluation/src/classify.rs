@@ -8,7 +8,7 @@
 //! - `finetune`: the head and the whole vision tower trained on RandomResizedCrop views (the
 //!   PMC train transform), evaluated with the eval transform after each epoch.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -76,7 +76,7 @@ pub struct ClassifyResult {
     /// How uncertain labels became targets (from the split's recipe).
     pub policy: String,
     /// Images per part.
-    pub counts: HashMap<String, usize>,
+    pub counts: BTreeMap<String, usize>,
     /// Which parts validated and tested.
     pub protocol: String,
     /// The epoch whose head was kept (1-based).

@@ -141,6 +141,20 @@ impl AdamW {
             .collect()
     }
 
+    /// Every parameter's group, in name order.
+    pub fn groups(&self) -> Vec<(&str, ParamGroup)> {
+        self.slots
+            .iter()
+            .map(|(n, s)| {
+                let g = ParamGroup {
+                    decay: s.decay,
+                    lr_scale: s.lr_scale,
+                };
+                (n.as_str(), g)
+            })
+            .collect()
+    }
+
     /// Zeroes every gradient.
     pub fn zero_grad(&mut self) {
         for s in self.slots.values_mut() {

@@ -79,7 +79,10 @@ fn count_words<S: AsRef<str> + Sync>(
             .map(|part| scope.spawn(move || count_part(part)))
             .collect();
         jobs.into_iter()
-            .map(|j| j.join().unwrap_or_else(|_| Err("a counting thread panicked".into())))
+            .map(|j| {
+                j.join()
+                    .unwrap_or_else(|_| Err("a counting thread panicked".into()))
+            })
             .collect()
     });
     let mut words = BTreeMap::new();
@@ -223,7 +226,8 @@ impl Pieces {
     fn merge_until(&mut self, size: usize, min_frequency: u64) {
         let mut pairs: Vec<(u32, u32)> = self.pairs.keys().copied().collect();
         pairs.sort_unstable();
-        let mut queue: BinaryHeap<Candidate> = pairs.into_iter().map(|p| self.candidate(p)).collect();
+        let mut queue: BinaryHeap<Candidate> =
+            pairs.into_iter().map(|p| self.candidate(p)).collect();
         while self.tokens.len() < size {
             let Some(top) = queue.pop() else { break };
             let now = self.pairs.get(&top.ids).copied().unwrap_or(0);
@@ -263,7 +267,11 @@ impl Pieces {
                     i += 1;
                 }
             }
-            grown.extend(out.windows(2).map(|p| (p[0], p[1])).filter(|p| p.0 == id || p.1 == id));
+            grown.extend(
+                out.windows(2)
+                    .map(|p| (p[0], p[1]))
+                    .filter(|p| p.0 == id || p.1 == id),
+            );
             *symbols = out;
             self.count_pairs(w, true);
         }
@@ -300,13 +308,23 @@ mod tests {
         assert!(!ids.contains(&t.specials.unk), "{ids:?}");
         assert!(train_vocab(std::iter::empty::<&str>(), 100, 1, 1).is_err());
         assert!(train_vocab(CAPTIONS.iter(), 5, 1, 1).is_err());
-        assert!(train_vocab(CAPTIONS.iter(), 20, 1, 1).is_err(), "the alphabet alone is larger");
+        assert!(
+            train_vocab(CAPTIONS.iter(), 20, 1, 1).is_err(),
+            "the alphabet alone is larger"
+        );
     }
 
     #[test]
     fn the_same_text_gives_the_same_vocabulary_at_any_thread_count() {
         let text: Vec<String> = (0..600)
-            .map(|i| format!("{} {} case {}", CAPTIONS[i % 4], CAPTIONS[(i * 7) % 4], i % 13))
+            .map(|i| {
+                format!(
+                    "{} {} case {}",
+                    CAPTIONS[i % 4],
+                    CAPTIONS[(i * 7) % 4],
+                    i % 13
+                )
+            })
             .collect();
         let first = train_vocab(text.iter(), 150, 2, 1).unwrap();
         for threads in [1, 2, 3, 8] {

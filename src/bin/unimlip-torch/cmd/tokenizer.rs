@@ -25,9 +25,8 @@ pub fn train(a: TokenizerTrainArgs, out: &mut dyn Write) -> anyhow::Result<ExitC
         store.url(),
         a.split.join(", ")
     );
-    let vocab =
-        train_vocab(captions.iter(), a.vocab_size, a.min_frequency, a.threads)
-            .map_err(anyhow::Error::msg)?;
+    let vocab = train_vocab(captions.iter(), a.vocab_size, a.min_frequency, a.threads)
+        .map_err(anyhow::Error::msg)?;
     if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
