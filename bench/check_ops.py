@@ -11,12 +11,15 @@ torchvision.transforms.v2 on uint8 tensors (needs torchvision).
 For random images and factors, runs each operation in unimlip and in the original and prints the
 share of values that differ and the largest difference.
 """
+import os
 import random
 import subprocess
 import sys
 
 import numpy as np
-from PIL import Image, ImageEnhance, ImageFilter
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pillow_ops import pillow_op  # noqa: E402
 
 exe = sys.argv[1]
 mode = sys.argv[2] if len(sys.argv) > 2 else "pil"
@@ -29,27 +32,6 @@ random.seed(0)
 cases += [(op, float(np.float32(random.uniform(lo, hi)))) for op, lo, hi in
           [("brightness", 0.6, 1.4), ("contrast", 0.6, 1.4), ("saturation", 0.6, 1.4),
            ("hue", -0.1, 0.1), ("blur", 0.1, 2.0)] for _ in range(4)]
-
-
-def pil(op, img, f):
-    im = Image.fromarray(img, "RGB")
-    if op == "brightness":
-        out = ImageEnhance.Brightness(im).enhance(f)
-    elif op == "contrast":
-        out = ImageEnhance.Contrast(im).enhance(f)
-    elif op == "saturation":
-        out = ImageEnhance.Color(im).enhance(f)
-    elif op == "hue":
-        h, s, v = im.convert("HSV").split()
-        nh = np.array(h, dtype=np.uint8)
-        nh += np.int32(f * 255).astype(np.uint8)
-        out = Image.merge("HSV", (Image.fromarray(nh, "L"), s, v)).convert("RGB")
-    elif op == "greyscale":
-        g = np.array(im.convert("L"), dtype=np.uint8)
-        out = Image.fromarray(np.dstack([g, g, g]), "RGB")
-    else:
-        out = im.filter(ImageFilter.GaussianBlur(radius=f))
-    return np.array(out)
 
 
 def tensor(op, img, f):
@@ -76,7 +58,7 @@ for op, f in cases:
     out = subprocess.run([exe, op, repr(f), str(W), str(H), mode], input=img.tobytes(),
                          capture_output=True, check=True).stdout
     ours = np.frombuffer(out, dtype=np.uint8).reshape(H, W, 3)
-    ref = pil(op, img, f) if mode == "pil" else tensor(op, img, f)
+    ref = pillow_op(op, img, f) if mode == "pil" else tensor(op, img, f)
     d = np.abs(ours.astype(int) - ref.astype(int))
     worst = max(worst, int(d.max()))
     print(f"{mode} {op:<11}{f:>7.3f}: {float((d > 0).mean()) * 100:6.2f}% of values differ, max {int(d.max())}")

@@ -8,18 +8,17 @@ use crate::util::*;
 pub fn roco_with_vocab(dir: &Path, n: usize) -> (PathBuf, PathBuf) {
     let (_, ds, _) = synth_and_ingest("roco", dir, n, 5);
     let vocab = dir.join("vocab.txt");
-    let out = ok(&[
-        "tokenizer",
-        "train",
-        "--data",
-        ds.to_str().unwrap(),
-        "--vocab-size",
-        "1000",
-        "--out",
-        vocab.to_str().unwrap(),
-    ]);
-    assert!(out.contains("tokens from"), "{out}");
+    learn_vocab(&ds, &vocab, &[]);
     (ds, vocab)
+}
+
+/// `tokenizer train` of a 1,000-entry vocabulary from `ds` into `vocab`.
+fn learn_vocab(ds: &Path, vocab: &Path, extra: &[&str]) {
+    let mut args = vec!["tokenizer", "train", "--data", ds.to_str().unwrap()];
+    args.extend(["--vocab-size", "1000", "--out", vocab.to_str().unwrap()]);
+    args.extend(extra);
+    let out = ok(&args);
+    assert!(out.contains("tokens from"), "{out}");
 }
 
 /// A `tiny` run config over `data`'s train split, writing to `out`.
@@ -68,18 +67,7 @@ fn the_learned_vocabulary_is_the_same_file_on_every_run() {
     assert!(first.len() > 1000, "{} bytes", first.len());
     for (run, threads) in [(1, "1"), (2, "2"), (3, "1"), (4, "2")] {
         let vocab = d.path().join(format!("vocab-{run}.txt"));
-        ok(&[
-            "tokenizer",
-            "train",
-            "--data",
-            ds.to_str().unwrap(),
-            "--vocab-size",
-            "1000",
-            "--threads",
-            threads,
-            "--out",
-            vocab.to_str().unwrap(),
-        ]);
+        learn_vocab(&ds, &vocab, &["--threads", threads]);
         assert!(
             std::fs::read(&vocab).unwrap() == first,
             "run {run} ({threads} threads) differs"

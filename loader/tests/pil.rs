@@ -8,27 +8,17 @@ use std::process::Command;
 
 use unimlip_loader::augment::pil;
 
-/// Applies each case with Pillow; the operations as torchvision and SLIP call them.
-const PILLOW: &str = r#"
+/// Each operation as torchvision and SLIP call it on a PIL image.
+const PILLOW_OPS: &str = include_str!("../../bench/pillow_ops.py");
+
+/// Applies every case of `cases.json` in the folder given with [`PILLOW_OPS`].
+const DRIVER: &str = r#"
 import json, sys
-import numpy as np
-from PIL import Image, ImageEnhance, ImageFilter
 d = sys.argv[1]
 for case in json.load(open(d + "/cases.json")):
-    op, f, w, h = case["op"], case["factor"], case["w"], case["h"]
-    img = Image.frombytes("RGB", (w, h), open(d + "/" + case["input"], "rb").read())
-    if op == "brightness": out = ImageEnhance.Brightness(img).enhance(f)
-    elif op == "contrast": out = ImageEnhance.Contrast(img).enhance(f)
-    elif op == "saturation": out = ImageEnhance.Color(img).enhance(f)
-    elif op == "hue":
-        hh, s, v = img.convert("HSV").split()
-        nh = np.array(hh, dtype=np.uint8)
-        nh += np.int32(f * 255).astype(np.uint8)
-        out = Image.merge("HSV", (Image.fromarray(nh, "L"), s, v)).convert("RGB")
-    elif op == "greyscale":
-        g = np.array(img.convert("L"), dtype=np.uint8)
-        out = Image.fromarray(np.dstack([g, g, g]), "RGB")
-    elif op == "blur": out = img.filter(ImageFilter.GaussianBlur(radius=f))
+    raw = np.frombuffer(open(d + "/" + case["input"], "rb").read(), dtype=np.uint8)
+    img = raw.reshape(case["h"], case["w"], 3)
+    out = pillow_op(case["op"], img, case["factor"])
     open(d + "/" + case["output"], "wb").write(out.tobytes())
 "#;
 
@@ -149,7 +139,11 @@ fn run_pillow(python: &str, dir: &Path, cases: &[Case]) {
     }
     std::fs::write(dir.join("cases.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
     let out = Command::new(python)
-        .args(["-c", PILLOW, dir.to_str().unwrap()])
+        .args([
+            "-c",
+            &format!("{PILLOW_OPS}\n{DRIVER}"),
+            dir.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(

@@ -121,7 +121,7 @@ fn luma_floor(p: &[u8]) -> f32 {
 }
 
 /// Applies a per-value function through a 256-entry table (the same arithmetic, once per level).
-fn map_levels(img: &mut [u8], f: impl Fn(u8) -> u8) {
+pub(super) fn map_levels(img: &mut [u8], f: impl Fn(u8) -> u8) {
     let mut lut = [0u8; 256];
     for (i, l) in lut.iter_mut().enumerate() {
         *l = f(i as u8);

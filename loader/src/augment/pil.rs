@@ -14,7 +14,7 @@
 //! A one-channel image is processed as the RGB image with three equal channels would be, which
 //! leaves it one channel: saturation, hue and greyscale do not change it.
 
-use super::color::JitterDraw;
+use super::color::{JitterDraw, map_levels};
 
 /// `convert("L")` of one RGB pixel: `(19595 r + 38470 g + 7471 b + 2¹⁵) >> 16`.
 #[inline]
@@ -40,16 +40,6 @@ fn blend(a: u8, b: u8, alpha: f32) -> u8 {
         255
     } else {
         t as u8
-    }
-}
-
-fn map_levels(img: &mut [u8], f: impl Fn(u8) -> u8) {
-    let mut lut = [0u8; 256];
-    for (i, l) in lut.iter_mut().enumerate() {
-        *l = f(i as u8);
-    }
-    for v in img.iter_mut() {
-        *v = lut[*v as usize];
     }
 }
 
