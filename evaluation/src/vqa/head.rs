@@ -54,8 +54,8 @@ fn m3ae_linear<'a>(vs: impl std::borrow::Borrow<nn::Path<'a>>, i: i64, o: i64) -
 pub(super) struct Head {
     fusion: Fusion,
     mask_padding: bool,
-    input: HeadInput,
     queries: Tensor,
+    /// M3AE's text and image poolers ([`HeadInput::M3ae`]); none for [`HeadInput::Queries`].
     poolers: Option<(nn::Linear, nn::Linear)>,
     fc1: nn::Linear,
     ln: nn::LayerNorm,
@@ -95,7 +95,6 @@ impl Head {
         let h = Head {
             fusion,
             mask_padding,
-            input,
             queries,
             poolers,
             fc1: m3ae_linear(&head / "0", width, 2 * w),
@@ -145,13 +144,13 @@ impl Head {
             }
             false => self.fusion.forward(&seq),
         };
-        let features = match (&self.poolers, self.input) {
-            (Some((text, img)), HeadInput::M3ae) => {
+        let features = match &self.poolers {
+            Some((text, img)) => {
                 let cls = fused.select(1, 0).apply(text).tanh();
                 let picture = fused.select(1, l + QUERY_TOKENS + 1).apply(img).tanh();
                 Tensor::cat(&[cls, picture], 1)
             }
-            _ => fused
+            None => fused
                 .narrow(1, l, QUERY_TOKENS)
                 .mean_dim(1, false, Kind::Float),
         };

@@ -289,8 +289,18 @@ fn parts(
             job.test
         )));
     }
-    let mut decoded = data::decoded(&job.data, &job.train, side, job.threads)?;
-    for split in [Some(job.test.as_str()), named].into_iter().flatten() {
+    // Training images are decoded here when they are centre-cropped, or when the validation
+    // part is held out of them; a resized crop decodes them anew each epoch.
+    let train_decoded = crop == TrainCrop::Centre || named.is_none();
+    let mut decoded = HashMap::new();
+    for split in [
+        train_decoded.then_some(job.train.as_str()),
+        Some(&job.test),
+        named,
+    ]
+    .into_iter()
+    .flatten()
+    {
         decoded.extend(data::decoded(&job.data, split, side, job.threads)?);
     }
     Ok(Parts {
@@ -328,7 +338,9 @@ fn resized_crop(side: u32) -> Pipeline {
 struct Run<'a> {
     t: &'a Trained,
     head: Head,
-    parts: Parts,
+    answers: BTreeMap<String, i64>,
+    encoded: HashMap<String, Vec<u8>>,
+    decoded: HashMap<String, Vec<u8>>,
     side: u32,
     len: usize,
     device: Device,
@@ -343,7 +355,7 @@ impl Run<'_> {
             let slot = &mut pixels[i * side * side * 3..(i + 1) * side * side * 3];
             match (seeds, &mut self.augmenter) {
                 (Some(seeds), Some(aug)) => {
-                    let bytes = self.parts.encoded.get(&q.image).ok_or_else(|| {
+                    let bytes = self.encoded.get(&q.image).ok_or_else(|| {
                         Error::Data(format!(
                             "image {} of a question is not in the shards",
                             q.image
@@ -353,7 +365,7 @@ impl Run<'_> {
                         .map_err(|e| Error::Data(format!("image {}: {e}", q.image)))?;
                 }
                 _ => {
-                    let img = self.parts.decoded.get(&q.image).ok_or_else(|| {
+                    let img = self.decoded.get(&q.image).ok_or_else(|| {
                         Error::Data(format!("image {} of a question was not decoded", q.image))
                     })?;
                     slot.copy_from_slice(img);
@@ -382,7 +394,7 @@ impl Run<'_> {
                 tch::no_grad(|| self.head.forward(self.t, &x, &ids, false)).argmax(-1, false);
             let pred: Vec<i64> = Vec::<i64>::try_from(&pred.to_device(Device::Cpu))?;
             for (q, p) in chunk.iter().zip(pred) {
-                results.push((self.parts.answers.get(&q.answer) == Some(&p), q.closed));
+                results.push((self.answers.get(&q.answer) == Some(&p), q.closed));
             }
         }
         Ok(vqa_accuracy(&results))
@@ -411,11 +423,19 @@ pub fn vqa(t: &mut Trained, job: &VqaJob, device: Device) -> Result<VqaResult> {
     );
     let crop = job.crop.resolve(&manifest.dataset);
     let side = t.config.vision.image_size as u32;
-    let parts = parts(job, &manifest, &store, side, crop)?;
+    let Parts {
+        train,
+        validation,
+        test,
+        validation_name,
+        answers,
+        encoded,
+        decoded,
+    } = parts(job, &manifest, &store, side, crop)?;
     tch::manual_seed(job.seed as i64);
     let head = Head::new(
         t,
-        parts.answers.len() as i64,
+        answers.len() as i64,
         job.fusion_init,
         job.mask_padding,
         job.head_input,
@@ -429,19 +449,20 @@ pub fn vqa(t: &mut Trained, job: &VqaJob, device: Device) -> Result<VqaResult> {
     let mut run = Run {
         t,
         head,
-        parts,
+        answers,
+        encoded,
+        decoded,
         side,
         len,
         device,
         augmenter,
     };
-    let steps_per_epoch = run.parts.train.len().div_ceil(batch);
+    let steps_per_epoch = train.len().div_ceil(batch);
     let total = steps_per_epoch * epochs;
     let mut rng = ChaCha8Rng::seed_from_u64(job.seed);
     let mut scored = Vec::with_capacity(epochs);
     let mut step = 0;
     for epoch in 1..=epochs {
-        let train: Vec<Question> = run.parts.train.clone();
         let mut order: Vec<&Question> = train.iter().collect();
         order.shuffle(&mut rng);
         let mut loss_sum = 0.0;
@@ -454,7 +475,7 @@ pub fn vqa(t: &mut Trained, job: &VqaJob, device: Device) -> Result<VqaResult> {
                 })
                 .collect();
             let (x, ids) = (run.pixels(chunk, Some(&seeds))?, run.ids(chunk));
-            let y: Vec<i64> = chunk.iter().map(|q| run.parts.answers[&q.answer]).collect();
+            let y: Vec<i64> = chunk.iter().map(|q| run.answers[&q.answer]).collect();
             let y = Tensor::from_slice(&y).to_device(device);
             let logits = run.head.forward(run.t, &x, &ids, true);
             let loss = job.loss.of(&logits, &y);
@@ -465,8 +486,6 @@ pub fn vqa(t: &mut Trained, job: &VqaJob, device: Device) -> Result<VqaResult> {
             loss_sum += loss.double_value(&[]);
             step += 1;
         }
-        let validation = run.parts.validation.clone();
-        let test = run.parts.test.clone();
         scored.push(EpochScore {
             epoch,
             train_loss: loss_sum / steps_per_epoch.max(1) as f64,
@@ -479,12 +498,12 @@ pub fn vqa(t: &mut Trained, job: &VqaJob, device: Device) -> Result<VqaResult> {
         task: "vqa",
         dataset: manifest.dataset.clone(),
         splits: (job.train.clone(), job.test.clone()),
-        validation: run.parts.validation_name.clone(),
-        answers: run.parts.answers.len(),
+        validation: validation_name,
+        answers: run.answers.len(),
         answer_rule: ANSWER_RULE,
         question_length: job.question_length,
         mask_padding: job.mask_padding,
-        train_questions: run.parts.train.len(),
+        train_questions: train.len(),
         epochs,
         batch_size: batch,
         schedule: job.schedule,
@@ -495,7 +514,7 @@ pub fn vqa(t: &mut Trained, job: &VqaJob, device: Device) -> Result<VqaResult> {
         chosen: best(&scored, |s| s.validation.overall),
         m3ae_best_on_test: best(&scored, |s| s.test.overall),
         epochs_scored: scored,
-        majority: data::majority(&run.parts.train, &run.parts.test),
+        majority: data::majority(&train, &test),
         fusion_init: job.fusion_init,
         protocol: PROTOCOL,
         weights: run.t.weights.clone(),
